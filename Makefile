@@ -1,0 +1,42 @@
+# The README's commands. Each target installs what it needs: uv (into .tools/ when it is not on PATH), the
+# locked Python environment (uv.lock) and the locked front-end libraries (package-lock.json).
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PYTHON ?= python3
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: demo test lint format check install serve worker clean
+
+demo: install  ## start the whole platform on the embedded default at http://127.0.0.1:8000
+	$(RUN) familienkarte demo
+
+test: install  ## run the whole test suite (SQLite; PostgreSQL and Redis with FK_TEST_DATABASE_URL / FK_REDIS_URL)
+	$(RUN) pytest $(PYTEST_ARGS)
+
+lint: install  ## ruff (lint and format check) and mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy familienkarte workers partner_portal tests
+
+format: install
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+check: lint test
+
+install: .venv/.installed node_modules/.installed
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.installed: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+clean:
+	rm -rf .venv .tools node_modules var

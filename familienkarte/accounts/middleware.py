@@ -1,0 +1,55 @@
+"""Resolves the request's principal: a partner API key (Authorization: Bearer) or the session's user."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from familienkarte.accounts import identity
+from familienkarte.accounts.sessions import session_of
+from familienkarte.db import Tx
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, tx_getter: Any) -> None:
+        self.app = app
+        self.tx_getter = tx_getter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        scope["user"] = None
+        scope["auth"] = None
+        tx: Tx = self.tx_getter(scope)
+        bearer = _bearer(scope)
+        if bearer is not None:
+            # A request with a key is judged by the key alone; its cookies are ignored.
+            scope["auth"] = "api_key"
+            scope["user"] = await tx.run(lambda s: identity.authenticate_api_key(s, bearer))
+        else:
+            state = session_of(scope)
+            user_id = state.get("user_id")
+            if user_id:
+                principal = await tx.run(
+                    lambda s: identity.load_session_user(s, uuid.UUID(user_id), int(state.get("epoch", 0)))
+                )
+                if principal is None:
+                    state.clear()
+                else:
+                    scope["user"] = principal
+                    scope["auth"] = "session"
+        await self.app(scope, receive, send)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"authorization":
+            scheme, _sep, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
+            return ""
+    return None

@@ -1,0 +1,139 @@
+"""The application factory: one Litestar app for the API, the family pages, the partner portal and staff area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.middleware import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+
+from familienkarte.accounts import api as accounts_api
+from familienkarte.accounts import web as accounts_web
+from familienkarte.accounts.guards import PUBLIC_OPT, role_guard
+from familienkarte.accounts.middleware import AuthMiddleware
+from familienkarte.accounts.sessions import SessionMiddleware
+from familienkarte.runtime import Runtime
+from familienkarte.settings import Settings, load_settings
+from familienkarte.staff import web as staff_web
+from familienkarte.web import pages
+from familienkarte.web.context import RequestContextMiddleware
+from familienkarte.web.csrf import csrf_protect
+from familienkarte.web.deps import DEPENDENCIES
+from familienkarte.web.problems import EXCEPTION_HANDLERS
+from familienkarte.web.templating import make_environment, template_config
+from partner_portal import web as partner_web
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+VENDOR_DIR = ROOT / "node_modules"
+
+API_DESCRIPTION = """\
+The Familienkarte API. Errors are problem details (RFC 9457) with a stable `code`.
+
+Partner systems authenticate with `Authorization: Bearer <API key>`; a key belongs to one partner (and
+optionally one location). Browsers use the session cookie and send the `X-CSRF-Token` header on changes.
+"""
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Familienkarte API",
+        version="1",
+        description=API_DESCRIPTION,
+        path="/schema",
+        render_plugins=[pages.SchemaPage()],
+        openapi_router=Router("/schema", route_handlers=[], opt=PUBLIC_OPT, include_in_schema=False),
+        components=Components(
+            security_schemes={
+                "apiKey": SecurityScheme(type="http", scheme="bearer", description="A partner API key."),
+                "session": SecurityScheme(type="apiKey", security_scheme_in="cookie", name="fk_session"),
+            }
+        ),
+        security=[{"apiKey": []}, {"session": []}],
+    )
+
+
+def _static_routers() -> list[Router]:
+    routers = [
+        create_static_files_router(
+            "/static", directories=[STATIC_DIR], opt=PUBLIC_OPT, include_in_schema=False, name="static"
+        )
+    ]
+    swagger = VENDOR_DIR / "swagger-ui-dist"
+    if swagger.is_dir():
+        routers.append(
+            create_static_files_router(
+                "/static/vendor/swagger-ui",
+                directories=[swagger],
+                opt=PUBLIC_OPT,
+                include_in_schema=False,
+                name="vendor-swagger",
+            )
+        )
+    return routers
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    runtime = Runtime.create(settings)
+
+    async def close_runtime() -> None:
+        await runtime.close()
+
+    route_handlers: list[Any] = [
+        pages.home,
+        pages.live,
+        pages.ready,
+        *accounts_web.ROUTES,
+        *accounts_api.ROUTES,
+        *staff_web.ROUTES,
+        *partner_web.ROUTES,
+        *_static_routers(),
+    ]
+    app = Litestar(
+        route_handlers=route_handlers,
+        state=_state(runtime),
+        dependencies=DEPENDENCIES,
+        guards=[role_guard],
+        before_request=csrf_protect,
+        exception_handlers=EXCEPTION_HANDLERS,
+        template_config=template_config(make_environment()),
+        openapi_config=_openapi(),
+        middleware=[
+            DefineMiddleware(SessionMiddleware, settings=settings, kv_getter=lambda scope: runtime.kv),
+            DefineMiddleware(AuthMiddleware, tx_getter=lambda scope: runtime.tx),
+        ],
+        response_cache_config=ResponseCacheConfig(),
+        on_shutdown=[close_runtime],
+        debug=False,
+        request_max_body_size=10 * 1024 * 1024,
+    )
+    # Outside Litestar's router, so that every response (404 and 405 too) gets the request id, the reader's
+    # language and the security headers.
+    app.asgi_handler = RequestContextMiddleware(
+        app.asgi_handler,
+        default_locale=settings.default_locale,
+        hsts=settings.effective_cookie_secure,
+        locale_cookie_secure=settings.effective_cookie_secure,
+    )
+    return app
+
+
+def _state(runtime: Runtime) -> Any:
+    from litestar.datastructures import State
+
+    return State({"fk": runtime})
+
+
+def app_from_environment() -> Litestar:
+    """Entry point for ASGI servers (``uvicorn --factory familienkarte.app:app_from_environment``)."""
+    from familienkarte.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -1,0 +1,119 @@
+"""Shared short-lived state (sessions, rate limits): Redis when configured, process memory in the embedded mode.
+
+Redis is what makes several web processes share sessions and limits; the memory store is the real product mode
+for the single process of the one-command demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+
+class KeyValue(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl: int) -> None: ...
+    async def delete(self, key: str) -> None: ...
+    async def incr(self, key: str, ttl: int) -> int:
+        """Add one and return the count; the key expires ttl seconds after its first increment."""
+        ...
+
+    async def ttl(self, key: str) -> int: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MemoryKeyValue:
+    def __init__(self, clock: object = time.monotonic) -> None:
+        self._data: dict[str, tuple[bytes, float]] = {}
+        self._lock = asyncio.Lock()
+        self._clock = clock
+
+    def _now(self) -> float:
+        return float(self._clock())  # type: ignore[operator]
+
+    def _live(self, key: str) -> tuple[bytes, float] | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] <= self._now():
+            del self._data[key]
+            return None
+        return item
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._live(key)
+        return item[0] if item else None
+
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        self._data[key] = (value, self._now() + ttl)
+        if len(self._data) > 10_000:
+            for stale in [k for k, (_v, exp) in self._data.items() if exp <= self._now()]:
+                del self._data[stale]
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    async def incr(self, key: str, ttl: int) -> int:
+        async with self._lock:
+            item = self._live(key)
+            if item is None:
+                self._data[key] = (b"1", self._now() + ttl)
+                return 1
+            count = int(item[0]) + 1
+            self._data[key] = (str(count).encode(), item[1])
+            return count
+
+    async def ttl(self, key: str) -> int:
+        item = self._live(key)
+        return max(0, int(item[1] - self._now())) if item else 0
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisKeyValue:
+    def __init__(self, url: str, prefix: str) -> None:
+        self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self._prefix = prefix
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self._redis.get(self._k(key))
+        if value is None:
+            return None
+        return value.encode() if isinstance(value, str) else bytes(value)
+
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        await self._redis.set(self._k(key), value, ex=ttl)
+
+    async def delete(self, key: str) -> None:
+        await self._redis.delete(self._k(key))
+
+    async def incr(self, key: str, ttl: int) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._k(key))
+            pipe.expire(self._k(key), ttl, nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def ttl(self, key: str) -> int:
+        return max(0, int(await self._redis.ttl(self._k(key))))
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def make_kv(redis_url: str, prefix: str) -> KeyValue:
+    return RedisKeyValue(redis_url, prefix) if redis_url else MemoryKeyValue()

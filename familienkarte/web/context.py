@@ -1,0 +1,147 @@
+"""Per-request context: request id, the reader's language, security headers and the access log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from http.cookies import SimpleCookie
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from familienkarte import i18n
+from familienkarte.logs import request_id_var
+
+log = logging.getLogger("familienkarte.access")
+
+LOCALE_COOKIE = "fk_lang"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "manifest-src 'self'",
+        "worker-src 'self'",
+    ]
+)
+
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "permissions-policy": "geolocation=(self), camera=(self), microphone=(), payment=()",
+    "cross-origin-opener-policy": "same-origin",
+}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def choose_locale(scope: Scope, default: str) -> str:
+    """The ?lang= parameter, then the remembered choice, then Accept-Language, then the default."""
+    chosen = _chosen_locale(scope)
+    if chosen:
+        return chosen
+    cookie = _header(scope, b"cookie")
+    if cookie:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(cookie)
+        except Exception:  # noqa: S110 - a broken cookie header is treated as none
+            pass
+        else:
+            if LOCALE_COOKIE in jar and jar[LOCALE_COOKIE].value in i18n.SUPPORTED_LOCALES:
+                return jar[LOCALE_COOKIE].value
+    return i18n.negotiate(_header(scope, b"accept-language"), default)
+
+
+def _chosen_locale(scope: Scope) -> str | None:
+    """The locale picked with ?lang= on this request, if any."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    for pair in query.split("&"):
+        key, _sep, value = pair.partition("=")
+        if key == "lang" and value in i18n.SUPPORTED_LOCALES:
+            return value
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, default_locale: str, hsts: bool, locale_cookie_secure: bool) -> None:
+        self.app = app
+        self.default_locale = default_locale
+        self.hsts = hsts
+        self.locale_cookie_secure = locale_cookie_secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        token = request_id_var.set(request_id)
+        scope["state"]["request_id"] = request_id
+        locale = choose_locale(scope, self.default_locale)
+        scope.setdefault("state", {})
+        scope["state"]["locale"] = locale
+        chosen = _chosen_locale(scope)
+        i18n.set_locale(locale)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableScopeHeaders.from_message(message)
+                headers["x-request-id"] = request_id
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+                if self.hsts:
+                    headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
+                if "cache-control" not in headers:
+                    headers["cache-control"] = "no-store"
+                headers.add("vary", "Accept-Language, Cookie")
+                if chosen:
+                    # Remember an explicit choice for a year; it is no secret, so scripts may read it.
+                    secure = "; Secure" if self.locale_cookie_secure else ""
+                    headers.add(
+                        "set-cookie",
+                        f"{LOCALE_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Lax{secure}",
+                    )
+            await send(message)
+
+        method = str(scope.get("method", ""))
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            log.info(
+                "%s %s %s",
+                method,
+                scope["path"],
+                status,
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
+            request_id_var.reset(token)

@@ -1,0 +1,81 @@
+"""Jinja templates with gettext, shared by the family pages, the partner portal and the staff area."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+from markupsafe import Markup, escape
+
+from familienkarte import i18n
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+TEMPLATE_DIRS = [ROOT / "familienkarte" / "templates", ROOT / "partner_portal" / "templates"]
+DISPLAY_TZ = ZoneInfo("Europe/Berlin")
+
+
+def _translate(message: str) -> str:
+    return i18n.translations(i18n.current_locale()).gettext(message)
+
+
+def _ntranslate(singular: str, plural: str, n: int) -> str:
+    return i18n.translations(i18n.current_locale()).ngettext(singular, plural, n)
+
+
+def _local(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(DISPLAY_TZ)
+
+
+def csrf_field(request: Any) -> Markup:
+    """The hidden CSRF input for a form; the token lives in the server-side session."""
+    from familienkarte.accounts.sessions import session_of
+
+    token = session_of(request.scope).csrf_token()
+    return Markup('<input type="hidden" name="csrf_token" value="%s">') % escape(token)
+
+
+def csrf_token(request: Any) -> str:
+    from familienkarte.accounts.sessions import session_of
+
+    return session_of(request.scope).csrf_token()
+
+
+def flash_message(request: Any) -> str | None:
+    """A one-time note for the next page ("Saved."), stored as a message id and translated here."""
+    from familienkarte.accounts.sessions import session_of
+
+    message = session_of(request.scope).pop("flash")
+    return _translate(message) if message else None
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in TEMPLATE_DIRS]),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(_translate, _ntranslate, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(
+        locale_names=i18n.LOCALE_NAMES,
+        supported_locales=i18n.SUPPORTED_LOCALES,
+        current_locale=i18n.current_locale,
+        text_direction=i18n.text_direction,
+        csrf_field=csrf_field,
+        csrf_token=csrf_token,
+        flash_message=flash_message,
+    )
+    env.filters["datetime"] = lambda v, fmt="medium": i18n.format_datetime(_local(v), fmt) if v else ""
+    env.filters["date"] = lambda v, fmt="medium": i18n.format_date(v, fmt) if v else ""
+    return env
+
+
+def template_config(env: Environment) -> TemplateConfig[Any]:
+    return TemplateConfig(engine=JinjaTemplateEngine.from_environment(env))
