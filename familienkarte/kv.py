@@ -7,10 +7,19 @@ for the single process of the one-command demo.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, Protocol, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from familienkarte.errors import Unavailable
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class KeyValue(Protocol):
@@ -78,6 +87,19 @@ class MemoryKeyValue:
         self._data.clear()
 
 
+def _unavailable_when_down(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Redis down is a 503 "briefly unavailable" for the person, not an internal error."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise Unavailable() from exc
+
+    return wrapper
+
+
 class RedisKeyValue:
     def __init__(self, url: str, prefix: str) -> None:
         self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
@@ -86,18 +108,22 @@ class RedisKeyValue:
     def _k(self, key: str) -> str:
         return self._prefix + key
 
+    @_unavailable_when_down
     async def get(self, key: str) -> bytes | None:
         value = await self._redis.get(self._k(key))
         if value is None:
             return None
         return value.encode() if isinstance(value, str) else bytes(value)
 
+    @_unavailable_when_down
     async def set(self, key: str, value: bytes, ttl: int) -> None:
         await self._redis.set(self._k(key), value, ex=ttl)
 
+    @_unavailable_when_down
     async def delete(self, key: str) -> None:
         await self._redis.delete(self._k(key))
 
+    @_unavailable_when_down
     async def incr(self, key: str, ttl: int) -> int:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(self._k(key))
@@ -105,6 +131,7 @@ class RedisKeyValue:
             count, _ = await pipe.execute()
         return int(count)
 
+    @_unavailable_when_down
     async def ttl(self, key: str) -> int:
         return max(0, int(await self._redis.ttl(self._k(key))))
 

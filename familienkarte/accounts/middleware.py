@@ -9,7 +9,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from familienkarte.accounts import identity
-from familienkarte.accounts.sessions import session_of
+from familienkarte.accounts.sessions import STATELESS_PATHS, session_of
 from familienkarte.db import Tx
 
 
@@ -19,10 +19,10 @@ class AuthMiddleware:
         self.tx_getter = tx_getter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
+        scope["user"] = None
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith(STATELESS_PATHS):
             await self.app(scope, receive, send)
             return
-        scope["user"] = None
         scope["auth"] = None
         tx: Tx = self.tx_getter(scope)
         bearer = _bearer(scope)

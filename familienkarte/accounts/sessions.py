@@ -21,6 +21,8 @@ from familienkarte.kv import KeyValue
 from familienkarte.settings import Settings
 
 SCOPE_KEY = "fk_session"
+# Static files and health probes carry no session and need no sign-in: no store or database round trip.
+STATELESS_PATHS = ("/static/", "/health/")
 
 
 def cookie_name(settings: Settings) -> str:
@@ -88,7 +90,7 @@ class SessionMiddleware:
         self.max_age = settings.session_max_hours * 3600
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith(STATELESS_PATHS):
             await self.app(scope, receive, send)
             return
         kv: KeyValue = self.kv_getter(scope)
