@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import ParamSpec, Protocol, TypeVar
 
 import redis.asyncio as aioredis
@@ -87,7 +87,7 @@ class MemoryKeyValue:
         self._data.clear()
 
 
-def _unavailable_when_down(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def _unavailable_when_down(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Redis down is a 503 "briefly unavailable" for the person, not an internal error."""
 
     @functools.wraps(fn)
