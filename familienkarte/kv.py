@@ -10,7 +10,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Coroutine
-from typing import ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
