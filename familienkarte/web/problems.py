@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from familienkarte import errors as e
+from familienkarte.accounts.sessions import session_of
 from familienkarte.i18n import gettext
 
 log = logging.getLogger("familienkarte.errors")
@@ -113,7 +114,16 @@ def _page(
     )
 
 
+SESSION_ENDED = e.N_(
+    "Your session has ended, because it was not used for a while or began long ago. Please sign in again."
+)
+
+
 def _login_redirect(request: Request[Any, Any, Any]) -> Response[Any]:
+    state = session_of(request.scope)
+    if state.get("expired"):
+        # The sign-in page comes after a redirect: carry the reason over as a one-time note.
+        state["flash"] = SESSION_ENDED
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     login = request.route_handler.opt.get("login_path", "/login") if request.scope.get("route_handler") else "/login"
     return Redirect(f"{login}?next={quote(target, safe='/')}", status_code=303)
