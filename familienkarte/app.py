@@ -19,6 +19,7 @@ from familienkarte.accounts.middleware import AuthMiddleware
 from familienkarte.accounts.sessions import SessionMiddleware
 from familienkarte.runtime import Runtime
 from familienkarte.settings import Settings, load_settings
+from familienkarte.staff import partners as staff_partners
 from familienkarte.staff import web as staff_web
 from familienkarte.web import pages
 from familienkarte.web.context import RequestContextMiddleware
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *accounts_web.ROUTES,
         *accounts_api.ROUTES,
         *staff_web.ROUTES,
+        *staff_partners.ROUTES,
         *partner_web.ROUTES,
         *_static_routers(),
     ]

@@ -44,6 +44,9 @@ def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRout
     allowed = handler.opt.get("roles")
     if allowed == PUBLIC:
         return
+    if allowed is None and connection.scope.get("method") == "OPTIONS":
+        # Litestar's automatic OPTIONS answer only lists the allowed methods; it reveals and changes nothing.
+        return
     if allowed is None:
         # A route must say who may use it: fail closed.
         raise PermissionDenied()

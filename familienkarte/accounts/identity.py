@@ -21,6 +21,7 @@ from familienkarte.partners.models import Partner
 API_KEY_PREFIX = "fk_"
 # last_used_at is written at most this often per key, so that a busy till does not write on every scan.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+INACTIVE_PARTNER_STATUSES = frozenset({"suspended", "rejected"})
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,17 @@ def authenticate_api_key(session: Session, token: str) -> Principal | None:
         return None
     if not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
         return None
+    partner = session.execute(select(Partner.name, Partner.status).where(Partner.id == key.partner_id)).one_or_none()
+    if partner is None or partner.status in INACTIVE_PARTNER_STATUSES:
+        # A suspended or rejected partner's tills are shut out at once, without revoking their keys.
+        return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-    partner_name = session.scalar(select(Partner.name).where(Partner.id == key.partner_id)) or ""
     return Principal(
         role=Role.CASHIER,
         api_key_id=key.id,
         partner_id=key.partner_id,
         location_id=key.location_id,
-        display_name=f"{partner_name}: {key.name}",
+        display_name=f"{partner.name}: {key.name}",
     )

@@ -72,3 +72,9 @@ def test_language_follows_accept_language_then_the_remembered_choice(client: Tes
     assert "fk_lang=de" in chosen.headers["set-cookie"]
     # The choice is remembered over the browser's preference.
     assert '<html lang="de"' in client.get("/", headers={"Accept-Language": "en"}).text
+
+
+def test_options_on_a_public_route_lists_the_methods(client: TestClient[Litestar]) -> None:
+    response = client.options("/health/live")
+    assert response.status_code == 204
+    assert "GET" in response.headers["allow"]

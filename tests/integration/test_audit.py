@@ -42,10 +42,15 @@ def test_entry_is_stored_with_actor_object_and_origin(db: Callable[[], Session],
     assert entry.at.tzinfo is not None
 
 
-def test_entry_is_not_stored_when_the_action_fails(db: Callable[[], Session]) -> None:
-    with pytest.raises(RuntimeError), db() as session, session.begin():
+def _record_then_fail(db: Callable[[], Session]) -> None:
+    with db() as session, session.begin():
         audit.record(session, None, "something", "thing", 1)
         raise RuntimeError("the action failed")
+
+
+def test_entry_is_not_stored_when_the_action_fails(db: Callable[[], Session]) -> None:
+    with pytest.raises(RuntimeError):
+        _record_then_fail(db)
     with db() as session:
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0
 
