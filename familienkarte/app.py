@@ -113,6 +113,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         response_cache_config=ResponseCacheConfig(),
         on_shutdown=[close_runtime],
         debug=False,
+        # Logging is configured once by familienkarte.logs (JSON lines with the request id); Litestar keeps out.
+        logging_config=None,
         request_max_body_size=10 * 1024 * 1024,
     )
     # Outside Litestar's router, so that every response (404 and 405 too) gets the request id, the reader's

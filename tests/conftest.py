@@ -6,6 +6,7 @@ Each test starts from empty tables.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import uuid
@@ -126,6 +127,12 @@ def make_partner(db: Callable[[], Session]) -> Callable[..., Partner]:
     return make
 
 
+@functools.cache
+def _password_hash(password: str) -> str:
+    # argon2 is slow on purpose; the same password's hash is made once per test run.
+    return hash_password(password)
+
+
 @pytest.fixture
 def make_user(db: Callable[[], Session], make_partner: Callable[..., Partner]) -> Callable[..., User]:
     """A user with the given role; partner roles get a partner of their own unless one is given."""
@@ -146,7 +153,7 @@ def make_user(db: Callable[[], Session], make_partner: Callable[..., Partner]) -
                 display_name=fields.pop("display_name", role.value.title()),
                 role=role.value,
                 partner_id=partner.id if partner else None,
-                password_hash=hash_password(password) if password and role != Role.FAMILY else None,
+                password_hash=_password_hash(password) if password and role != Role.FAMILY else None,
                 **fields,
             )
             session.add(user)

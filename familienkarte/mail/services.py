@@ -1,11 +1,44 @@
-"""E-mail: queued in the transaction that causes it (the ``emails`` table is the outbox), sent by a worker."""
+"""E-mail: queued in the transaction that causes it (the ``emails`` table is the outbox), sent by a worker.
+
+Delivery path:
+
+1. ``queue_email`` adds the row to the caller's transaction. Nothing leaves the process before that commits.
+2. After the commit, the ids are handed to the installed waker (``set_mail_waker``), which publishes a
+   ``mail.send`` task from a background thread: the request never waits for the broker, and a broker that is
+   down only costs the immediate delivery. Without a waker (tests, a bare ``uvicorn``) nothing is published.
+3. ``mail.flush_outbox`` runs every 30 seconds (beat) and once when a worker starts, and queues ``mail.send``
+   for every e-mail that was never attempted. So an e-mail queued while the worker or the broker was down is
+   sent within 30 seconds of both being back, and nothing depends on the wake-up arriving.
+4. ``send_email`` is idempotent: the row is locked, an e-mail with ``sent_at`` set is never sent again, and the
+   Message-ID derived from the id lets a receiver drop the one duplicate that a crash between the SMTP
+   hand-over and the commit could cause.
+
+Failed attempts are counted in ``attempts`` with the reason in ``last_error``; the ``mail.send`` task retries
+them with backoff, a finite number of times.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from sqlalchemy import CursorResult, event, select, update
 from sqlalchemy.orm import Session
 
+from familienkarte.db import utcnow
 from familienkarte.mail.models import Email
+from familienkarte.mail.sending import MailDeliveryFailed, MailTransport, compose
+
+log = logging.getLogger("familienkarte.mail")
+
+MailWaker = Callable[[Sequence[uuid.UUID]], None]
+_PENDING_KEY = "fk_mail_pending_wake"
+_HOOKED_KEY = "fk_mail_wake_hooked"
+_waker: MailWaker | None = None
+LAST_ERROR_LENGTH = 500
 
 
 def queue_email(
@@ -28,4 +61,111 @@ def queue_email(
     email = Email(to_address=to, subject=subject, body_text=body_text, body_html=body_html, dedupe_key=dedupe_key)
     session.add(email)
     session.flush()
+    session.info.setdefault(_PENDING_KEY, []).append(email.id)
+    wake_after_commit(session)
     return email
+
+
+def set_mail_waker(waker: MailWaker | None) -> MailWaker | None:
+    """Install the function that is told about newly committed e-mail; returns the one it replaces.
+
+    The waker is called right after a commit, on the committing thread (in the web: the event loop), so it must
+    not block: ``familienkarte.mail.sending.BackgroundWaker`` wraps a blocking publisher.
+    """
+    global _waker
+    previous, _waker = _waker, waker
+    return previous
+
+
+def wake_after_commit(session: Session) -> None:
+    """Tell the waker about the e-mail queued in this session once (and only if) its transaction commits.
+
+    ``queue_email`` calls this itself; it is public for code that adds ``Email`` rows by other means.
+    """
+    if session.info.get(_HOOKED_KEY):
+        return
+    session.info[_HOOKED_KEY] = True
+    event.listen(session, "after_commit", _after_commit)
+    event.listen(session, "after_rollback", _after_rollback)
+
+
+def _after_commit(session: Session) -> None:
+    ids: list[uuid.UUID] = session.info.pop(_PENDING_KEY, [])
+    if not ids or _waker is None:
+        return
+    try:
+        _waker(ids)
+    except Exception:
+        # A commit has happened; nothing may undo the impression that it did. The flush sends them.
+        log.exception("mail waker failed")
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+SendStatus = Literal["sent", "already_sent", "already_attempted", "missing", "failed"]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: SendStatus
+    error: str | None = None
+
+
+def send_email(
+    session: Session, email_id: uuid.UUID, transport: MailTransport, *, only_if_unattempted: bool = False
+) -> SendResult:
+    """Send one queued e-mail, at most once; record the attempt. Runs inside the caller's transaction.
+
+    ``only_if_unattempted`` is for the outbox flush and the wake-up: several of those may be queued for the
+    same new e-mail, and only the first may count as an attempt; the others find it attempted and stop.
+
+    The first statement is the UPDATE that counts the attempt, restricted to unsent rows: on PostgreSQL it locks
+    the row (as SELECT ... FOR UPDATE would), on SQLite it takes the database's write lock. A concurrent
+    ``send_email`` for the same id therefore waits until this transaction ends and then finds ``sent_at`` set.
+    The lock is held while the transport talks to the server; the SMTP timeout bounds that.
+
+    A failed delivery is not an exception here: it is recorded (``attempts``, ``last_error``) and returned, so
+    that the caller commits the record and then decides whether to retry.
+    """
+    claim = update(Email).where(Email.id == email_id, Email.sent_at.is_(None))
+    if only_if_unattempted:
+        claim = claim.where(Email.attempts == 0)
+    claimed = cast(
+        CursorResult[Any],
+        session.execute(claim.values(attempts=Email.attempts + 1).execution_options(synchronize_session=False)),
+    )
+    if claimed.rowcount == 0:
+        row = session.execute(select(Email.sent_at).where(Email.id == email_id)).first()
+        if row is None:
+            return SendResult("missing")
+        return SendResult("already_sent" if row.sent_at is not None else "already_attempted")
+    email = session.get(Email, email_id, populate_existing=True)
+    assert email is not None
+    message = compose(email, transport.sender, transport.domain)
+    try:
+        transport.deliver(message, email.id)
+    except MailDeliveryFailed as exc:
+        error = str(exc)[:LAST_ERROR_LENGTH]
+        email.last_error = error
+        log.warning("e-mail %s not delivered (attempt %d): %s", email.id, email.attempts, error)
+        return SendResult("failed", error)
+    email.sent_at = utcnow()
+    log.info("e-mail %s delivered (attempt %d)", email.id, email.attempts)
+    return SendResult("sent")
+
+
+def pending_email_ids(session: Session, limit: int) -> list[uuid.UUID]:
+    """E-mail never attempted, oldest first: what the outbox flush hands to the workers.
+
+    E-mail with a failed attempt is left to the retries of the task that attempted it, so that an outage of
+    the mail server does not multiply the attempts.
+    """
+    rows = session.scalars(
+        select(Email.id)
+        .where(Email.sent_at.is_(None), Email.attempts == 0)
+        .order_by(Email.created_at, Email.id)
+        .limit(limit)
+    )
+    return list(rows)

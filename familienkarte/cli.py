@@ -1,0 +1,462 @@
+"""The ``familienkarte`` command: the demo, the web server, worker and beat, the database, staff accounts, keys.
+
+Every command reads and checks the settings first. A problem that the person starting it can fix (a setting,
+an unreachable database, Redis or broker, a damaged SQLite file, a port in use) ends the command with one line
+on standard error that names the problem and what to do, and exit status 2; never a traceback.
+Exit status 1 means the command ran and refused (a duplicate account, models that differ from the migrations).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+
+from familienkarte.logs import configure_logging
+from familienkarte.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# Heavier modules (SQLAlchemy, Celery, uvicorn) are imported where they are needed, so that a wrong setting is
+# reported at once and `familienkarte --help` answers quickly.
+
+log = logging.getLogger("familienkarte.cli")
+
+EXIT_REFUSED = 1
+EXIT_PROBLEM = 2
+CHECK_TIMEOUT = 3
+STAFF_ROLE_NAMES = ("admin", "caseworker", "partner_manager", "analyst")
+KEYS_NOT_READY = (
+    "Issuer signing keys are not set up yet in this version: they arrive with the card credentials. "
+    "Nothing was changed."
+)
+_DATABASE_URL_KEY = "familienkarte.database_url"
+
+
+def fail(message: str, status: int = EXIT_PROBLEM) -> NoReturn:
+    click.echo(f"familienkarte: {message}", err=True)
+    raise SystemExit(status)
+
+
+class _Commands(click.Group):
+    """Turns the problems a person can fix into one line and exit status 2, for every subcommand."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            fail(str(exc))
+        except Exception as exc:
+            if not _is_database_error(exc):
+                raise
+            from familienkarte.db import explain_database_error
+
+            url = ctx.meta.get(_DATABASE_URL_KEY)
+            fail(explain_database_error(exc, url) if url else f"Database error: {exc}")
+
+
+def _is_database_error(exc: Exception) -> bool:
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is None:
+        return False
+    errors = (sqlalchemy_exc.OperationalError, sqlalchemy_exc.DatabaseError, sqlalchemy_exc.InterfaceError)
+    return isinstance(exc, errors)
+
+
+# Checks -----------------------------------------------------------------------------------------------------------
+
+
+def _settings_message(message: str) -> str:
+    if re.match(r"FK_[A-Z_]+: ", message):
+        return f"{message.rstrip('.')}. Correct or unset this variable; the README lists every setting."
+    if message.startswith("Cannot keep"):
+        return f"{message.rstrip('.')}. Set FK_DATA_DIR to a folder this user may write to."
+    return message
+
+
+def load(ctx: click.Context) -> Settings:
+    """The checked settings, with logging configured from them."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        fail(_settings_message(str(exc)))
+    configure_logging(settings.log_level, settings.log_format)
+    quiet_alembic()
+    ctx.meta[_DATABASE_URL_KEY] = settings.effective_database_url
+    return settings
+
+
+def quiet_alembic(keep_migrations: bool = False) -> None:
+    """Alembic's set-up chatter off; with ``keep_migrations`` the line per migration that runs stays."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if keep_migrations:
+        logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _engine(url: str) -> Engine:
+    from sqlalchemy.engine import make_url
+
+    from familienkarte.db import make_sync_engine
+
+    if make_url(url).get_backend_name() == "postgresql":
+        return make_sync_engine(url, connect_args={"connect_timeout": CHECK_TIMEOUT + 2})
+    return make_sync_engine(url)
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Engine]:
+    """An engine on the checked database (reachable, readable), disposed afterwards."""
+    from familienkarte.db import check_database
+
+    url = settings.effective_database_url
+    engine = _engine(url)
+    try:
+        check_database(engine, url)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def check_schema_current(engine: Engine, url: str) -> None:
+    """Raise ConfigError when the database is not migrated to the latest version."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from familienkarte.db import describe_url
+    from familienkarte.migrate import alembic_config
+
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    if current != heads:
+        raise ConfigError(
+            f"The database at {describe_url(url)} is not at the latest version. Run: familienkarte db upgrade"
+        )
+
+
+def check_redis(url: str, variable: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"Cannot reach Redis at {_safe_url(url)} ({detail}). Check {variable} and that Redis is running."
+        ) from None
+    finally:
+        client.close()
+
+
+def broker_sqlite_path(broker_url: str) -> Path | None:
+    """The SQLite file of Kombu's SQLAlchemy transport (the embedded broker), or None for any other broker."""
+    if urlsplit(broker_url).scheme != "sqla+sqlite":
+        return None
+    # sqla+sqlite:///relative/path or sqla+sqlite:////absolute/path, as SQLAlchemy reads it.
+    database = broker_url.split(":///", 1)[1].split("?", 1)[0] if ":///" in broker_url else ""
+    return Path(database) if database and database != ":memory:" else None
+
+
+def _check_sqlite_broker(settings: Settings) -> None:
+    path = broker_sqlite_path(settings.effective_broker_url)
+    if path is None or not path.exists():
+        return
+    try:
+        connection = sqlite3.connect(path, timeout=CHECK_TIMEOUT)
+        try:
+            connection.execute("PRAGMA schema_version")
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(
+            f"The broker's SQLite file {path} cannot be used ({exc}). Move it away and start again to create "
+            "a new one; queued e-mail is kept in the database and sent again."
+        ) from None
+
+
+def _check_other_broker(url: str) -> None:
+    from kombu.connection import Connection
+
+    try:
+        with Connection(  # type: ignore[no-untyped-call]
+            url, connect_timeout=CHECK_TIMEOUT, transport_options={"max_retries": 0}
+        ) as connection:
+            connection.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT)
+    except Exception as exc:
+        raise ConfigError(
+            f"Cannot reach the broker at {_safe_url(url)} ({exc}). Check FK_BROKER_URL and that it is running."
+        ) from None
+
+
+def check_services(settings: Settings) -> None:
+    """Redis and the broker answer (short timeouts); the embedded broker's file is usable."""
+    if settings.redis_url:
+        check_redis(settings.redis_url, "FK_REDIS_URL")
+    broker = settings.effective_broker_url
+    if broker == settings.redis_url:
+        return
+    scheme = urlsplit(broker).scheme
+    if scheme in ("redis", "rediss"):
+        check_redis(broker, "FK_BROKER_URL")
+    elif scheme == "sqla+sqlite":
+        _check_sqlite_broker(settings)
+    else:
+        _check_other_broker(broker)
+
+
+def check_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot listen on {host}:{port} ({exc.strerror or exc}). "
+                "Stop the program that uses it, or set FK_PORT (and FK_HOST) to another address."
+            ) from None
+
+
+def ready_for_work(settings: Settings) -> None:
+    """What the web server and the worker need before they start."""
+    check_services(settings)
+    with database(settings) as engine:
+        check_schema_current(engine, settings.effective_database_url)
+
+
+def run_web(settings: Settings) -> None:
+    """uvicorn in this process, on the app factory; e-mail committed here wakes the worker at once."""
+    import uvicorn
+
+    from workers.celery_app import configure, install_mail_waker
+
+    configure(settings, configure_logs=False)
+    install_mail_waker()
+    uvicorn.run(
+        "familienkarte.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        server_header=False,
+    )
+
+
+# Commands ---------------------------------------------------------------------------------------------------------
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Familienkarte: a city's family card. Settings come from FK_ environment variables (see the README)."""
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Start the whole platform on the embedded default: migrate, seed, worker, beat and web at one address."""
+    from familienkarte.demo import prepare_environment, run_demo
+
+    prepare_environment()
+    settings = load(ctx)
+    check_services(settings)
+    with database(settings):
+        pass
+    check_port(settings.host, settings.port)
+    run_demo(settings)
+
+
+@main.command()
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Run the web server at FK_HOST:FK_PORT (the database must be migrated: familienkarte db upgrade)."""
+    settings = load(ctx)
+    ready_for_work(settings)
+    check_port(settings.host, settings.port)
+    run_web(settings)
+
+
+@main.command()
+@click.option("-c", "--concurrency", default=2, show_default=True, type=click.IntRange(min=1), help="Tasks at once.")
+@click.option(
+    "-P",
+    "--pool",
+    default="prefork",
+    show_default=True,
+    type=click.Choice(["prefork", "threads", "solo"]),
+    help="prefork: one process per slot; threads or solo: all in this process.",
+)
+@click.option("-Q", "--queues", default=None, help="Comma-separated queues to take tasks from; default: all.")
+@click.option("--quiet", is_flag=True, hidden=True)
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int, pool: str, queues: str | None, quiet: bool) -> None:
+    """Run a Celery worker for the queues mail, stats, print and default."""
+    settings = load(ctx)
+    ready_for_work(settings)
+
+    from workers.celery_app import QUEUES, celery_app, configure, install_mail_waker
+
+    chosen = [q.strip() for q in (queues or ",".join(QUEUES)).split(",") if q.strip()]
+    unknown = sorted(set(chosen) - set(QUEUES))
+    if unknown or not chosen:
+        fail(f"Unknown queue {', '.join(unknown) or '(none)'}: choose from {', '.join(QUEUES)}.")
+
+    configure(settings)
+    install_mail_waker()
+    celery_app.start(
+        [
+            *(["--quiet"] if quiet else []),
+            "worker",
+            f"--loglevel={settings.log_level}",
+            f"--concurrency={concurrency}",
+            f"--pool={pool}",
+            f"--queues={','.join(chosen)}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@main.command()
+@click.option("--quiet", is_flag=True, hidden=True)
+@click.pass_context
+def beat(ctx: click.Context, quiet: bool) -> None:
+    """Run Celery beat: queues the periodic tasks (run exactly one per deployment)."""
+    settings = load(ctx)
+    check_services(settings)
+
+    from workers.celery_app import beat_schedule_path, celery_app, configure
+
+    configure(settings)
+    celery_app.start(
+        [
+            *(["--quiet"] if quiet else []),
+            "beat",
+            f"--loglevel={settings.log_level}",
+            f"--schedule={beat_schedule_path(settings)}",
+        ]
+    )
+
+
+@main.group()
+def db() -> None:
+    """The database: migrations and their check."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Migrate the database to the latest version (creates the SQLite file when needed)."""
+    from familienkarte.db import describe_url
+    from familienkarte.migrate import upgrade
+
+    settings = load(ctx)
+    url = settings.effective_database_url
+    quiet_alembic(keep_migrations=True)
+    with database(settings):
+        pass
+    upgrade(url)
+    click.echo(f"The database at {describe_url(url)} is at the latest version.")
+
+
+@db.command("check")
+@click.pass_context
+def db_check(ctx: click.Context) -> None:
+    """Compare the models with the migrations (alembic check); exit status 1 and the difference if they differ."""
+    from familienkarte.migrate import drift
+
+    settings = load(ctx)
+    url = settings.effective_database_url
+    with database(settings) as engine:
+        check_schema_current(engine, url)
+    difference = drift(url)
+    if difference:
+        click.echo(f"The models and the migrations differ. {difference}")
+        click.echo("Write a migration for the change (alembic revision --autogenerate) and review it.")
+        ctx.exit(EXIT_REFUSED)
+    click.echo("The models and the migrations match.")
+
+
+@main.group()
+def staff() -> None:
+    """Staff accounts."""
+
+
+@staff.command("create")
+@click.option("--email", required=True, help="The e-mail address the person signs in with.")
+@click.option("--role", required=True, type=click.Choice(STAFF_ROLE_NAMES, case_sensitive=False))
+@click.option("--name", default="", help="The name shown to colleagues; default: the e-mail's local part.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
+@click.pass_context
+def staff_create(ctx: click.Context, email: str, role: str, name: str, password_stdin: bool) -> None:
+    """Create a staff account that can sign in with a password right away."""
+    from familienkarte.db import make_sync_sessionmaker, sync_transaction
+    from familienkarte.errors import InvalidInput
+    from familienkarte.seed import create_staff_with_password
+
+    settings = load(ctx)
+    password: str | None = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            fail("No password on standard input: pipe it in, or leave out --password-stdin to get a random one.")
+    with database(settings) as engine:
+        check_schema_current(engine, settings.effective_database_url)
+        try:
+            with sync_transaction(make_sync_sessionmaker(engine)) as session:
+                created = create_staff_with_password(
+                    session, email=email, role=role.lower(), display_name=name, password=password
+                )
+                address = created.user.email
+        except InvalidInput as exc:
+            problems = "; ".join(
+                f"{error.field}: {error.message % error.params if error.params else error.message}"
+                for error in exc.errors
+            )
+            fail(f"The account was not created. {problems}", EXIT_REFUSED)
+    click.echo(f"Created the {role.lower()} account {address}.")
+    if not password_stdin:
+        click.echo(f"Password (shown only this once): {created.password}")
+
+
+@main.group()
+def keys() -> None:
+    """The issuer's signing keys for card credentials."""
+
+
+@keys.command("list")
+@click.pass_context
+def keys_list(ctx: click.Context) -> None:
+    """List the issuer signing keys."""
+    load(ctx)
+    fail(KEYS_NOT_READY)
+
+
+@keys.command("rotate")
+@click.pass_context
+def keys_rotate(ctx: click.Context) -> None:
+    """Make a new signing key the active one; earlier keys keep verifying until they retire."""
+    load(ctx)
+    fail(KEYS_NOT_READY)
+
+
+if __name__ == "__main__":
+    main(prog_name="familienkarte")
