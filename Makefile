@@ -40,3 +40,20 @@ node_modules/.installed: package.json package-lock.json
 
 clean:
 	rm -rf .venv .tools node_modules var
+
+# Translations: extract every text into the template catalogue, then merge it into each language's catalogue
+# (created when missing). German must be complete (tests/unit/test_i18n.py); the English msgids are the source text.
+LOCALE_DIR := familienkarte/locale
+
+.PHONY: messages readme-settings
+
+messages: install  ## extract texts into familienkarte/locale/messages.pot and update the de and en catalogues
+	$(RUN) pybabel --quiet extract -F babel.cfg --ignore-dirs=".* ._ node_modules var __pycache__ tests" \
+		--project=Familienkarte --copyright-holder="the Familienkarte contributors" \
+		--add-comments=Translators: --sort-by-file -o $(LOCALE_DIR)/messages.pot .
+	$(RUN) pybabel --quiet update --init-missing --ignore-obsolete -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l de
+	$(RUN) pybabel --quiet update --init-missing --ignore-obsolete --no-fuzzy-matching \
+		-i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l en
+
+readme-settings: install  ## print the README's table of settings (generated from familienkarte/settings.py)
+	@$(RUN) python -m tests.unit.test_readme

@@ -141,7 +141,10 @@ class Settings:
     )
     mail_from: str = _setting("Familienkarte <familienkarte@example.org>", _parse_str, "Sender of all e-mail.")
     mail_dir: Path | None = _setting(
-        None, lambda n, r: Path(r), "Write e-mail as .eml files here; default in demo: data folder/mail."
+        None,
+        lambda n, r: Path(r),
+        "Write e-mail as .eml files here instead of sending it; default without FK_SMTP_HOST: data folder/mail "
+        "(demo and test only: production needs FK_SMTP_HOST or this setting).",
     )
     smtp_host: str = _setting("", _parse_str, "SMTP server; when set, e-mail is sent there.")
     smtp_port: int = _setting(25, lambda n, r: _parse_int(n, r, 1), "SMTP port.")
@@ -200,8 +203,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             continue
         values[spec.name] = spec.metadata["parse"](name, raw)
     values.update(overrides)
-    settings = Settings(**values)
-    return _with_secret(settings)
+    settings = _with_secret(Settings(**values))
+    _check_mail(settings)
+    return settings
+
+
+def _check_mail(settings: Settings) -> None:
+    if settings.env == "production" and not settings.smtp_host and settings.mail_dir is None:
+        raise ConfigError(
+            "FK_SMTP_HOST is required in production, so that e-mail reaches people "
+            "(or set FK_MAIL_DIR to write e-mail to files on purpose)"
+        )
 
 
 def _with_secret(settings: Settings) -> Settings:

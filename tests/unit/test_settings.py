@@ -83,7 +83,15 @@ def test_production_requires_a_secret_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="FK_SECRET_KEY is required in production"):
         _load(tmp_path, FK_ENV="production")
     secret = "s" * 40
-    assert _load(tmp_path, FK_ENV="production", FK_SECRET_KEY=secret).secret_key == secret
+    assert _load(tmp_path, FK_ENV="production", FK_SECRET_KEY=secret, FK_SMTP_HOST="mail").secret_key == secret
+
+
+def test_production_requires_a_way_to_deliver_mail(tmp_path: Path) -> None:
+    secret = "s" * 40
+    with pytest.raises(ConfigError, match="FK_SMTP_HOST is required in production"):
+        _load(tmp_path, FK_ENV="production", FK_SECRET_KEY=secret)
+    chosen = _load(tmp_path, FK_ENV="production", FK_SECRET_KEY=secret, FK_MAIL_DIR=str(tmp_path / "out"))
+    assert chosen.effective_mail_dir == tmp_path / "out"
     assert not (tmp_path / "secret_key").exists()
 
 
