@@ -12,6 +12,7 @@ demo: install  ## start the whole platform on the embedded default at http://127
 
 test: install  ## run the whole test suite (SQLite; PostgreSQL and Redis with FK_TEST_DATABASE_URL / FK_REDIS_URL)
 	$(RUN) pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-js
 
 lint: install  ## ruff (lint and format check) and mypy
 	$(RUN) ruff check .
@@ -57,3 +58,11 @@ messages: install  ## extract texts into familienkarte/locale/messages.pot and u
 
 readme-settings: install  ## print the README's table of settings (generated from familienkarte/settings.py)
 	@$(RUN) python -m tests.unit.test_readme
+
+# The browser modules (familienkarte/static/js/fk1.js, status-list.js) under Node's built-in test runner, against
+# the same vectors as the Python verifier. The modules are plain ES modules, so Node's note that package.json
+# declares no module type is silenced.
+.PHONY: test-js
+
+test-js: install  ## run the JavaScript tests (FK1 verifier, status lists) with Node's built-in test runner
+	node --disable-warning=MODULE_TYPELESS_PACKAGE_JSON --test tests/js/*.test.mjs
