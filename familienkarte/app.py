@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.response_cache import ResponseCacheConfig
+from litestar.datastructures import CacheControlHeader
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -17,8 +18,13 @@ from familienkarte.accounts import web as accounts_web
 from familienkarte.accounts.guards import PUBLIC_OPT, role_guard
 from familienkarte.accounts.middleware import AuthMiddleware
 from familienkarte.accounts.sessions import SessionMiddleware
+from familienkarte.cards import api as cards_api
+from familienkarte.cards import card_web
+from familienkarte.cards import web as cards_web
+from familienkarte.credentials import api as credentials_api
 from familienkarte.runtime import Runtime
 from familienkarte.settings import Settings, load_settings
+from familienkarte.staff import applications as staff_applications
 from familienkarte.staff import partners as staff_partners
 from familienkarte.staff import web as staff_web
 from familienkarte.web import pages
@@ -32,6 +38,12 @@ from partner_portal import web as partner_web
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 VENDOR_DIR = ROOT / "node_modules"
+# Files keep their names across releases, so browsers revalidate them (ETag) instead of keeping them blindly.
+STATIC_CACHE = CacheControlHeader(no_cache=True)
+VENDOR_MOUNTS = {
+    "/static/vendor/swagger-ui": VENDOR_DIR / "swagger-ui-dist",
+    "/static/vendor/qrcode-generator": VENDOR_DIR / "qrcode-generator" / "dist",
+}
 
 API_DESCRIPTION = """\
 The Familienkarte API. Errors are problem details (RFC 9457) with a stable `code`.
@@ -62,20 +74,27 @@ def _openapi() -> OpenAPIConfig:
 def _static_routers() -> list[Router]:
     routers = [
         create_static_files_router(
-            "/static", directories=[STATIC_DIR], opt=PUBLIC_OPT, include_in_schema=False, name="static"
+            "/static",
+            directories=[STATIC_DIR],
+            opt=PUBLIC_OPT,
+            include_in_schema=False,
+            name="static",
+            cache_control=STATIC_CACHE,
         )
     ]
-    swagger = VENDOR_DIR / "swagger-ui-dist"
-    if swagger.is_dir():
-        routers.append(
-            create_static_files_router(
-                "/static/vendor/swagger-ui",
-                directories=[swagger],
-                opt=PUBLIC_OPT,
-                include_in_schema=False,
-                name="vendor-swagger",
+    # Front-end libraries installed by npm (package-lock.json), each served from its own folder only.
+    for url, folder in VENDOR_MOUNTS.items():
+        if folder.is_dir():
+            routers.append(
+                create_static_files_router(
+                    url,
+                    directories=[folder],
+                    opt=PUBLIC_OPT,
+                    include_in_schema=False,
+                    name=f"vendor:{url}",
+                    cache_control=STATIC_CACHE,
+                )
             )
-        )
     return routers
 
 
@@ -90,10 +109,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         pages.home,
         pages.live,
         pages.ready,
+        pages.card_service_worker,
         *accounts_web.ROUTES,
         *accounts_api.ROUTES,
+        *credentials_api.ROUTES,
         *staff_web.ROUTES,
         *staff_partners.ROUTES,
+        *cards_web.ROUTES,
+        *card_web.ROUTES,
+        *cards_api.ROUTES,
+        *staff_applications.ROUTES,
         *partner_web.ROUTES,
         *_static_routers(),
     ]

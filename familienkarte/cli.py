@@ -36,10 +36,6 @@ EXIT_REFUSED = 1
 EXIT_PROBLEM = 2
 CHECK_TIMEOUT = 3
 STAFF_ROLE_NAMES = ("admin", "caseworker", "partner_manager", "analyst")
-KEYS_NOT_READY = (
-    "Issuer signing keys are not set up yet in this version: they arrive with the card credentials. "
-    "Nothing was changed."
-)
 _DATABASE_URL_KEY = "familienkarte.database_url"
 
 
@@ -247,10 +243,11 @@ def run_web(settings: Settings) -> None:
     """uvicorn in this process, on the app factory; e-mail committed here wakes the worker at once."""
     import uvicorn
 
-    from workers.celery_app import configure, install_mail_waker
+    from workers.celery_app import configure
+    from workers.tasks import install_wakers
 
     configure(settings, configure_logs=False)
-    install_mail_waker()
+    install_wakers()
     uvicorn.run(
         "familienkarte.app:app_from_environment",
         factory=True,
@@ -312,7 +309,8 @@ def worker(ctx: click.Context, concurrency: int, pool: str, queues: str | None, 
     settings = load(ctx)
     ready_for_work(settings)
 
-    from workers.celery_app import QUEUES, celery_app, configure, install_mail_waker
+    from workers.celery_app import QUEUES, celery_app, configure
+    from workers.tasks import install_wakers
 
     chosen = [q.strip() for q in (queues or ",".join(QUEUES)).split(",") if q.strip()]
     unknown = sorted(set(chosen) - set(QUEUES))
@@ -320,7 +318,7 @@ def worker(ctx: click.Context, concurrency: int, pool: str, queues: str | None, 
         fail(f"Unknown queue {', '.join(unknown) or '(none)'}: choose from {', '.join(QUEUES)}.")
 
     configure(settings)
-    install_mail_waker()
+    install_wakers()
     celery_app.start(
         [
             *(["--quiet"] if quiet else []),
@@ -442,20 +440,50 @@ def keys() -> None:
     """The issuer's signing keys for card credentials."""
 
 
+def _when(value: Any) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 @keys.command("list")
 @click.pass_context
 def keys_list(ctx: click.Context) -> None:
-    """List the issuer signing keys."""
-    load(ctx)
-    fail(KEYS_NOT_READY)
+    """List the issuer signing keys: active (signs), retired (still published) or expired (no longer published)."""
+    from familienkarte.credentials.services import list_keys
+    from familienkarte.db import make_sync_sessionmaker, sync_transaction, utcnow
+
+    settings = load(ctx)
+    with database(settings) as engine:
+        check_schema_current(engine, settings.effective_database_url)
+        with sync_transaction(make_sync_sessionmaker(engine)) as session:
+            found = list_keys(session, utcnow())
+    if not found:
+        click.echo("No issuer keys yet. The first is made when a credential is first signed, or by: keys rotate")
+        return
+    rows = [("kid", "state", "created", "retired", "last exp")]
+    rows += [(k.kid, k.state, _when(k.created_at), _when(k.retired_at), _when(k.last_exp)) for k in found]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 @keys.command("rotate")
 @click.pass_context
 def keys_rotate(ctx: click.Context) -> None:
-    """Make a new signing key the active one; earlier keys keep verifying until they retire."""
-    load(ctx)
-    fail(KEYS_NOT_READY)
+    """Make a new signing key the active one; earlier keys stay published until what they signed has expired."""
+    from familienkarte.credentials.services import rotate_key
+    from familienkarte.db import make_sync_sessionmaker, sync_transaction
+
+    settings = load(ctx)
+    with database(settings) as engine:
+        check_schema_current(engine, settings.effective_database_url)
+        with sync_transaction(make_sync_sessionmaker(engine)) as session:
+            kid = rotate_key(session, settings.secret_key)
+    click.echo(kid)
+    click.echo(
+        f"The key {kid} is now active and signs new credentials; earlier keys stay in the JWKS until the "
+        "credentials they signed have expired.",
+        err=True,
+    )
 
 
 if __name__ == "__main__":

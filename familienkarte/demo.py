@@ -92,7 +92,7 @@ def seed(settings: Settings) -> list[DemoLogin]:
     engine = make_sync_engine(settings.effective_database_url)
     try:
         with sync_transaction(make_sync_sessionmaker(engine)) as session:
-            logins = seed_demo(session, read_logins(path))
+            logins = seed_demo(session, read_logins(path), secret_key=settings.secret_key)
     finally:
         engine.dispose()
     write_logins(path, logins)

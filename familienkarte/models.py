@@ -2,8 +2,28 @@
 
 from familienkarte.accounts.models import ApiKey, LoginLink, User
 from familienkarte.audit.models import AuditEntry
+from familienkarte.cards.credential_models import CardCredential
+from familienkarte.cards.models import Application, Card, Child, Household, HouseholdAdult
+from familienkarte.credentials.models import IssuerKeyRecord, StatusListRecord
 from familienkarte.db import Base
 from familienkarte.mail.models import Email
 from familienkarte.partners.models import Location, Partner
 
-__all__ = ["ApiKey", "AuditEntry", "Base", "Email", "Location", "LoginLink", "Partner", "User"]
+__all__ = [
+    "ApiKey",
+    "Application",
+    "AuditEntry",
+    "Base",
+    "Card",
+    "CardCredential",
+    "Child",
+    "Email",
+    "Household",
+    "HouseholdAdult",
+    "IssuerKeyRecord",
+    "Location",
+    "LoginLink",
+    "Partner",
+    "StatusListRecord",
+    "User",
+]

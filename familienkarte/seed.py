@@ -18,6 +18,7 @@ from familienkarte.accounts.passwords import hash_password
 from familienkarte.accounts.roles import PARTNER_ROLES, STAFF_ROLES, Role
 from familienkarte.accounts.services import normalise_email, password_problems
 from familienkarte.audit.services import record
+from familienkarte.credentials.services import ensure_active_key
 from familienkarte.db import utcnow
 from familienkarte.errors import N_, FieldError, InvalidInput
 from familienkarte.partners.models import Location, Partner
@@ -112,13 +113,16 @@ def _demo_partner(session: Session) -> Partner:
     return partner
 
 
-def seed_demo(session: Session, known_passwords: Mapping[str, str]) -> list[DemoLogin]:
+def seed_demo(session: Session, known_passwords: Mapping[str, str], secret_key: str | None = None) -> list[DemoLogin]:
     """Create the demo's partner and accounts where missing; return every demo login.
 
     ``known_passwords`` (e-mail to password) are the ones handed out before: an account keeps its password
     across restarts. An account without a known password (first start, or the logins file was lost) gets a
-    new random one. Running this again changes nothing.
+    new random one. With the deployment's ``secret_key``, an active issuer key is made if there is none, so the
+    JWKS is not empty from the start. Running this again changes nothing.
     """
+    if secret_key is not None:
+        ensure_active_key(session, secret_key)
     partner = _demo_partner(session)
     logins = []
     for account in DEMO_ACCOUNTS:

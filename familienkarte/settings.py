@@ -94,6 +94,16 @@ def _parse_locale(name: str, raw: str) -> str:
     return raw
 
 
+def _parse_city(name: str, raw: str) -> str:
+    from familienkarte.city import load_city
+
+    try:
+        load_city(raw.strip())
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw.strip()
+
+
 def _setting(default: Any, parse: Callable[[str, str], Any], doc: str) -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
@@ -152,6 +162,9 @@ class Settings:
     smtp_password: str = _setting("", _parse_str, "SMTP password (optional).")
     smtp_starttls: bool = _setting(False, _parse_bool, "Use STARTTLS with the SMTP server.")
     redis_prefix: str = _setting("fk:", _parse_str, "Prefix of every Redis key this deployment writes.")
+    city: str = _setting(
+        "koeln", _parse_city, "The city: koeln, hamm or the path of a TOML file (see City configuration in the README)."
+    )
 
     @property
     def is_demo(self) -> bool:

@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from familienkarte.cli import broker_sqlite_path
 from familienkarte.db import make_sync_engine, make_sync_sessionmaker, sync_transaction
 from familienkarte.logs import configure_logging
-from familienkarte.mail.sending import BackgroundWaker
-from familienkarte.mail.services import set_mail_waker
+from familienkarte.mail.services import MAIL_TOPIC
+from familienkarte.outbox_wake import BackgroundWaker, set_waker
 from familienkarte.settings import Settings, load_settings
 from workers.schedule import BEAT_SCHEDULE
 
@@ -213,12 +213,12 @@ def publish_mail_wakeups(email_ids: Sequence[uuid.UUID]) -> None:
             )
 
 
-MAIL_WAKER = BackgroundWaker(publish_mail_wakeups)
+MAIL_WAKER = BackgroundWaker(publish_mail_wakeups, name="mail-waker")
 
 
 def install_mail_waker() -> None:
     """Let e-mail committed in this process be sent right away, not only by the next outbox flush."""
-    set_mail_waker(MAIL_WAKER)
+    set_waker(MAIL_TOPIC, MAIL_WAKER)
 
 
 def register(name: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:

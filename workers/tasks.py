@@ -3,20 +3,26 @@
 Retries: every task retries database outages (``OperationalError``, ``InterfaceError``) with exponential backoff,
 jitter and a finite ``max_retries``; ``mail.send`` also retries a failed delivery. ``acks_late`` only where a
 repeated run is harmless: both mail tasks are (``send_email`` never sends an e-mail twice; the flush only
-queues), so a worker killed mid-task leaves the message to be delivered again rather than lost.
+queues), so a worker killed mid-task leaves the message to be delivered again rather than lost; so is the status
+list refresh (it signs again only what is due).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from celery import Task
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from familienkarte.credentials.services import STATUS_LISTS_TOPIC, refresh_due_status_lists
+from familienkarte.db import utcnow
 from familienkarte.mail.sending import MailDeliveryFailed, transport_from_settings
 from familienkarte.mail.services import pending_email_ids, send_email
-from workers.celery_app import current_settings, register, task_session
+from familienkarte.outbox_wake import BackgroundWaker, set_waker
+from workers.celery_app import PUBLISH_TIMEOUT, celery_app, current_settings, install_mail_waker, register, task_session
 
 log = logging.getLogger("familienkarte.workers")
 
@@ -69,3 +75,48 @@ def flush_outbox() -> int:
     if email_ids:
         log.info("queued %d e-mail from the outbox", len(email_ids))
     return len(email_ids)
+
+
+@register(
+    "credentials.refresh_status_lists",
+    acks_late=True,
+    autoretry_for=DATABASE_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+)
+def refresh_status_lists() -> list[int]:
+    """Sign every status list changed since its token (or with a token an hour old); the ids of those signed.
+
+    Woken right after a status change commits, and run by beat every minute as the safety net. Idempotent:
+    a list that is up to date is left alone.
+    """
+    settings = current_settings()
+    with task_session() as session:
+        refreshed = refresh_due_status_lists(session, settings.secret_key, settings.base_url, utcnow())
+    if refreshed:
+        log.info("signed status list(s) %s", ", ".join(map(str, refreshed)))
+    return refreshed
+
+
+def publish_status_list_refresh(_list_ids: Sequence[Any]) -> None:
+    """Queue one ``credentials.refresh_status_lists`` (it finds every changed list itself); raises when the broker
+    cannot be reached within a few seconds."""
+    with celery_app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, timeout=PUBLISH_TIMEOUT)
+        refresh_status_lists.apply_async(connection=connection, retry=False)
+
+
+STATUS_LIST_WAKER = BackgroundWaker(publish_status_list_refresh, name="status-list-waker")
+
+
+def install_status_list_waker() -> None:
+    """Let a status change committed in this process reach the worker at once, not only at beat's next tick."""
+    set_waker(STATUS_LISTS_TOPIC, STATUS_LIST_WAKER)
+
+
+def install_wakers() -> None:
+    """Every wake-up of this process: committed e-mail and status changes reach a worker at once."""
+    install_mail_waker()
+    install_status_list_waker()

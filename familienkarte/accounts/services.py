@@ -138,11 +138,10 @@ def landing_path(role: Role | str) -> str:
         return "/staff/"
     if role in PARTNER_ROLES:
         return "/partner/"
-    # The family pages come with the card issue; until then the start page.
-    return "/"
+    return "/card"
 
 
-def _email_problem(email: str, field_name: str = "email") -> FieldError | None:
+def email_problem(email: str, field_name: str = "email") -> FieldError | None:
     if not email:
         return FieldError(field_name, N_("Please enter your e-mail address."))
     if len(email) > EMAIL_MAX_LENGTH or not _EMAIL.match(email):
@@ -152,7 +151,7 @@ def _email_problem(email: str, field_name: str = "email") -> FieldError | None:
 
 def _valid_email(raw: str, field_name: str = "email") -> str:
     email = normalise_email(raw)
-    problem = _email_problem(email, field_name)
+    problem = email_problem(email, field_name)
     if problem:
         raise InvalidInput([problem])
     return email
@@ -345,7 +344,7 @@ def _own_user(session: Session, principal: Principal) -> User:
 # One-time links -------------------------------------------------------------------------------------------------
 
 
-def _new_link(session: Session, user: User, purpose: str, valid_for: dt.timedelta) -> str:
+def new_login_link(session: Session, user: User, purpose: str, valid_for: dt.timedelta) -> str:
     token = secrets.token_urlsafe(32)
     session.add(LoginLink(user_id=user.id, token_hash=_token_hash(purpose, token), expires_at=utcnow() + valid_for))
     return token
@@ -392,7 +391,7 @@ def request_family_link(
     user = session.scalar(select(User).where(User.email == email, User.role == Role.FAMILY.value, User.is_active))
     if user is None:
         return
-    token = _new_link(session, user, LINK_PURPOSE_SIGN_IN, dt.timedelta(minutes=minutes))
+    token = new_login_link(session, user, LINK_PURPOSE_SIGN_IN, dt.timedelta(minutes=minutes))
     link = f"{base_url}/login/family/{token}"
     with _locale_of(user):
         queue_email(
@@ -438,7 +437,7 @@ def _send_set_password_link(session: Session, user: User, *, base_url: str, invi
         .execution_options(synchronize_session=False)
     )
     valid_for = dt.timedelta(hours=INVITATION_LINK_HOURS) if invitation else dt.timedelta(minutes=RESET_LINK_MINUTES)
-    token = _new_link(session, user, LINK_PURPOSE_SET_PASSWORD, valid_for)
+    token = new_login_link(session, user, LINK_PURPOSE_SET_PASSWORD, valid_for)
     link = f"{base_url}/password/set/{token}"
     with _locale_of(user):
         if invitation:
@@ -702,7 +701,7 @@ def create_staff_user(
     normalised = normalise_email(email)
     name = display_name.strip()
     errors = []
-    problem = _email_problem(normalised)
+    problem = email_problem(normalised)
     if problem:
         errors.append(problem)
     elif _user_by_email(session, normalised) is not None:

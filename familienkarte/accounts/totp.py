@@ -1,6 +1,6 @@
 """Time-based one-time codes (RFC 6238) for the staff's second factor, and the secret's encryption at rest.
 
-The secret is encrypted with a key derived from the deployment secret (HKDF-SHA256, then Fernet), so a copy of
+The secret is encrypted with a key derived from the deployment secret (``familienkarte.secretbox``), so a copy of
 the database alone does not let anyone produce codes. A code is accepted once: the step it belongs to is stored
 and codes of that step or an earlier one are refused afterwards.
 """
@@ -10,31 +10,20 @@ from __future__ import annotations
 import base64
 import hmac
 import time
-from functools import cache
 
 import pyotp
 import qrcode
 import qrcode.image.svg
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from familienkarte import secretbox
+from familienkarte.secretbox import SecretUnreadable as SecretUnreadable  # where the services catch it
 
 ISSUER = "Familienkarte"
 DIGITS = 6
 # One step either side of now: clocks of phones drift, and typing a code takes time.
 DRIFT_STEPS = 1
-
-
-class SecretUnreadable(Exception):
-    """The stored secret cannot be decrypted (the deployment secret changed since it was set up)."""
-
-
-@cache
-def _fernet(secret_key: str) -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"familienkarte totp secret v1").derive(
-        secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(key))
+# The label of the key derived for TOTP secrets; changing it makes every stored secret unreadable.
+SECRETBOX_PURPOSE = "familienkarte totp secret v1"
 
 
 def new_secret() -> str:
@@ -42,14 +31,12 @@ def new_secret() -> str:
 
 
 def encrypt_secret(secret_key: str, secret: str) -> bytes:
-    return _fernet(secret_key).encrypt(secret.encode())
+    return secretbox.encrypt(secret_key, SECRETBOX_PURPOSE, secret.encode())
 
 
 def decrypt_secret(secret_key: str, stored: bytes) -> str:
-    try:
-        return _fernet(secret_key).decrypt(bytes(stored)).decode()
-    except InvalidToken:
-        raise SecretUnreadable() from None
+    """The secret; raises ``SecretUnreadable`` when the deployment secret changed since it was set up."""
+    return secretbox.decrypt(secret_key, SECRETBOX_PURPOSE, stored).decode()
 
 
 def clean_code(code: str) -> str:

@@ -1,6 +1,8 @@
 """Credentials: issuer keys and JWKS, the FK1 credential format, status lists, card numbers and QR images.
 
-This package is pure: no database, no web framework. Services elsewhere store keys and lists and call it.
+The format modules (fk1, status_list, jwks, card_numbers, qr) are pure: no database, no web framework, the same
+rules as the browser's static/js/fk1.js. ``models``, ``services`` and ``api`` keep the issuer keys and status
+lists in the database and publish them.
 """
 
 from familienkarte.credentials.card_numbers import (

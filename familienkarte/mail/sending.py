@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import smtplib
 import ssl
 import tempfile
-import threading
 import uuid
-from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -152,52 +149,3 @@ def transport_from_settings(settings: Settings) -> MailTransport:
         password=settings.smtp_password,
         starttls=settings.smtp_starttls,
     )
-
-
-class BackgroundWaker:
-    """Calls ``publish`` with newly queued e-mail ids on a thread of its own, so the caller never waits for it.
-
-    The queue is bounded and a full queue drops the wake-up: the outbox flush sends those e-mails anyway.
-    A failing ``publish`` (broker down) is logged and forgotten for the same reason.
-    """
-
-    def __init__(self, publish: Callable[[Sequence[uuid.UUID]], None], maxsize: int = 1000) -> None:
-        self._publish = publish
-        self._maxsize = maxsize
-        self._queue: queue.Queue[list[uuid.UUID]] = queue.Queue(maxsize)
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, email_ids: Sequence[uuid.UUID]) -> None:
-        self._ensure_thread()
-        try:
-            self._queue.put_nowait(list(email_ids))
-        except queue.Full:
-            log.warning("mail wake-up queue full; the outbox flush will send %d e-mail", len(email_ids))
-
-    def _ensure_thread(self) -> None:
-        # A forked child inherits the object but not the thread: start one per process.
-        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
-                return
-            self._queue = queue.Queue(self._maxsize)
-            self._pid = os.getpid()
-            self._thread = threading.Thread(target=self._run, name="mail-waker", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            ids = self._queue.get()
-            try:
-                self._publish(ids)
-            except Exception as exc:
-                log.info("could not wake the mail worker (%s); the outbox flush will send %d e-mail", exc, len(ids))
-            finally:
-                self._queue.task_done()
-
-    def join(self) -> None:
-        """Wait until every wake-up handed in so far was published or given up (tests, shutdown)."""
-        self._queue.join()

@@ -3,9 +3,10 @@
 Delivery path:
 
 1. ``queue_email`` adds the row to the caller's transaction. Nothing leaves the process before that commits.
-2. After the commit, the ids are handed to the installed waker (``set_mail_waker``), which publishes a
-   ``mail.send`` task from a background thread: the request never waits for the broker, and a broker that is
-   down only costs the immediate delivery. Without a waker (tests, a bare ``uvicorn``) nothing is published.
+2. After the commit, the ids are handed to the waker installed for ``MAIL_TOPIC`` (familienkarte.outbox_wake),
+   which publishes a ``mail.send`` task from a background thread: the request never waits for the broker, and a
+   broker that is down only costs the immediate delivery. Without a waker (tests, a bare ``uvicorn``) nothing is
+   published.
 3. ``mail.flush_outbox`` runs every 30 seconds (beat) and once when a worker starts, and queues ``mail.send``
    for every e-mail that was never attempted. So an e-mail queued while the worker or the broker was down is
    sent within 30 seconds of both being back, and nothing depends on the wake-up arriving.
@@ -21,23 +22,21 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from sqlalchemy import CursorResult, event, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from familienkarte.db import utcnow
 from familienkarte.mail.models import Email
 from familienkarte.mail.sending import MailDeliveryFailed, MailTransport, compose
+from familienkarte.outbox_wake import wake_after_commit
 
 log = logging.getLogger("familienkarte.mail")
 
-MailWaker = Callable[[Sequence[uuid.UUID]], None]
-_PENDING_KEY = "fk_mail_pending_wake"
-_HOOKED_KEY = "fk_mail_wake_hooked"
-_waker: MailWaker | None = None
+# The topic under which committed e-mail ids are handed to the waker (familienkarte.outbox_wake).
+MAIL_TOPIC = "mail"
 LAST_ERROR_LENGTH = 500
 
 
@@ -61,47 +60,8 @@ def queue_email(
     email = Email(to_address=to, subject=subject, body_text=body_text, body_html=body_html, dedupe_key=dedupe_key)
     session.add(email)
     session.flush()
-    session.info.setdefault(_PENDING_KEY, []).append(email.id)
-    wake_after_commit(session)
+    wake_after_commit(session, MAIL_TOPIC, [email.id])
     return email
-
-
-def set_mail_waker(waker: MailWaker | None) -> MailWaker | None:
-    """Install the function that is told about newly committed e-mail; returns the one it replaces.
-
-    The waker is called right after a commit, on the committing thread (in the web: the event loop), so it must
-    not block: ``familienkarte.mail.sending.BackgroundWaker`` wraps a blocking publisher.
-    """
-    global _waker
-    previous, _waker = _waker, waker
-    return previous
-
-
-def wake_after_commit(session: Session) -> None:
-    """Tell the waker about the e-mail queued in this session once (and only if) its transaction commits.
-
-    ``queue_email`` calls this itself; it is public for code that adds ``Email`` rows by other means.
-    """
-    if session.info.get(_HOOKED_KEY):
-        return
-    session.info[_HOOKED_KEY] = True
-    event.listen(session, "after_commit", _after_commit)
-    event.listen(session, "after_rollback", _after_rollback)
-
-
-def _after_commit(session: Session) -> None:
-    ids: list[uuid.UUID] = session.info.pop(_PENDING_KEY, [])
-    if not ids or _waker is None:
-        return
-    try:
-        _waker(ids)
-    except Exception:
-        # A commit has happened; nothing may undo the impression that it did. The flush sends them.
-        log.exception("mail waker failed")
-
-
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
 
 
 SendStatus = Literal["sent", "already_sent", "already_attempted", "missing", "failed"]

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.plugins import OpenAPIRenderPlugin
-from litestar.response import Template
+from litestar.response import File, Template
 
 from familienkarte.accounts.guards import PUBLIC_OPT
 from familienkarte.health import check_readiness
 from familienkarte.runtime import Runtime
 from familienkarte.web.problems import problem
 
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
 
 @get("/", opt=PUBLIC_OPT, include_in_schema=False)
 async def home() -> Template:
     return Template("home.html")
+
+
+@get("/card-sw.js", opt=PUBLIC_OPT, include_in_schema=False, media_type="text/javascript")
+async def card_service_worker() -> File:
+    """The card page's service worker, served from the root so that its scope can be /card."""
+    return File(
+        STATIC_DIR / "js" / "card-sw.js", content_disposition_type="inline", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @get("/health/live", opt=PUBLIC_OPT, tags=["health"], summary="The process is running")

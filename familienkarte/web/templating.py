@@ -32,17 +32,14 @@ def _local(value: dt.datetime) -> dt.datetime:
 
 
 def csrf_field(request: Any) -> Markup:
-    """The hidden CSRF input for a form; the token lives in the server-side session."""
+    """The hidden CSRF input for a form; the token lives in the server-side session.
+
+    (Litestar's engine registers a ``csrf_token`` of its own, which would hide one of ours: pages that need the bare
+    token for scripts get it in their context.)"""
     from familienkarte.accounts.sessions import session_of
 
     token = session_of(request.scope).csrf_token()
     return Markup('<input type="hidden" name="csrf_token" value="%s">') % escape(token)
-
-
-def csrf_token(request: Any) -> str:
-    from familienkarte.accounts.sessions import session_of
-
-    return session_of(request.scope).csrf_token()
 
 
 def flash_message(request: Any) -> str | None:
@@ -69,7 +66,6 @@ def make_environment() -> Environment:
         current_locale=i18n.current_locale,
         text_direction=i18n.text_direction,
         csrf_field=csrf_field,
-        csrf_token=csrf_token,
         flash_message=flash_message,
     )
     env.filters["datetime"] = lambda v, fmt="medium": i18n.format_datetime(_local(v), fmt) if v else ""

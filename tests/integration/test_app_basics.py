@@ -78,3 +78,23 @@ def test_options_on_a_public_route_lists_the_methods(client: TestClient[Litestar
     response = client.options("/health/live")
     assert response.status_code == 204
     assert "GET" in response.headers["allow"]
+
+
+def test_static_files_are_revalidated_not_kept_blindly(client: TestClient[Litestar]) -> None:
+    response = client.get("/static/css/site.css")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["etag"]
+
+
+def test_card_service_worker_is_served_from_the_root_for_the_card_scope(client: TestClient[Litestar]) -> None:
+    response = client.get("/card-sw.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert "content-disposition" not in response.headers or "inline" in response.headers["content-disposition"]
+
+
+def test_the_qr_library_from_npm_is_served(client: TestClient[Litestar]) -> None:
+    response = client.get("/static/vendor/qrcode-generator/qrcode.mjs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")

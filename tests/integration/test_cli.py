@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -69,8 +71,14 @@ BAD_INPUTS = {
     "unmigrated database": BadInput(
         ("serve",), {"FK_DATABASE_URL": "sqlite:///{tmp}/empty.db"}, ("not at the latest version", "db upgrade")
     ),
-    "keys list": BadInput(("keys", "list"), {}, ("not set up yet",), False),
-    "keys rotate": BadInput(("keys", "rotate"), {}, ("not set up yet",), False),
+    "keys list unmigrated": BadInput(
+        ("keys", "list"),
+        {"FK_DATABASE_URL": "sqlite:///{tmp}/keys-empty.db"},
+        ("not at the latest version", "db upgrade"),
+        False,
+    ),
+    "keys rotate on corrupt sqlite": BadInput(("keys", "rotate"), GARBAGE_DB, ("garbage.db", "not a database"), False),
+    "keys rotate postgres unreachable": BadInput(("keys", "rotate"), POSTGRES_DOWN, (CLOSED, "FK_DATABASE_URL"), False),
 }
 
 
@@ -289,3 +297,34 @@ def test_db_upgrade_then_check_on_postgresql(run: Callable[..., Result]) -> None
         checked = run("db", "check", FK_DATABASE_URL=url)
         assert checked.exit_code == 0, checked.output
         assert "match" in checked.stdout
+
+
+def test_keys_rotate_prints_the_new_kid_and_keys_list_shows_every_state(
+    run: Callable[..., Result], db: Callable[[], Session]
+) -> None:
+    from familienkarte.credentials.services import record_issued
+
+    assert run("keys", "list").stdout.startswith("No issuer keys yet")
+    first = run("keys", "rotate")
+    assert first.exit_code == 0, first.output
+    first_kid = first.stdout.strip()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{4}", first_kid)
+    assert "now active" in first.stderr
+    with db() as session, session.begin():
+        record_issued(session, first_kid, int(time.time()) + 86400)
+    second_kid = run("keys", "rotate").stdout.strip()
+    third_kid = run("keys", "rotate").stdout.strip()  # the second key signed nothing: no longer published
+
+    listed = run("keys", "list")
+
+    assert listed.exit_code == 0, listed.output
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["kid", "state", "created", "retired", "last", "exp"]
+    states = {row.split()[0]: row.split()[1] for row in rows}
+    assert states == {third_kid: "active", second_kid: "expired", first_kid: "retired"}
+    assert rows[0].startswith(third_kid)  # newest first
+    assert rows[0].endswith("-")  # an active key has not retired, and has signed nothing yet
+    with db() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "issuer_key.rotated")).all()
+    assert sorted(e.object_id or "" for e in entries) == sorted([first_kid, second_kid, third_kid])
+    assert {e.actor_role for e in entries} == {"system"}

@@ -85,8 +85,8 @@ def test_known_address_gets_one_link_that_works_once(client: Client, db: Factory
 
     response = confirm(client, path)
     assert response.status_code == 303
-    assert response.headers["location"] == "/"
-    assert "You are signed in." in client.get("/").text
+    assert response.headers["location"] == "/card"
+    assert "You are signed in." in client.get("/card").text
     assert is_signed_in(client)
     assert user_row(db, family).email_confirmed_at is not None
     assert count(db, AuditEntry, AuditEntry.action == "account.signed_in") == 1

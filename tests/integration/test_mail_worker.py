@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from familienkarte.mail.models import Email
 from familienkarte.mail.sending import SmtpTransport, message_domain, transport_from_settings
-from familienkarte.mail.services import queue_email, send_email, set_mail_waker
+from familienkarte.mail.services import MAIL_TOPIC, queue_email, send_email
+from familienkarte.outbox_wake import set_waker
 from familienkarte.settings import Settings, load_settings
 from tests.workers_helpers import SmtpServer, free_port, wait_until
 from workers import tasks
@@ -204,18 +205,18 @@ def test_failing_smtp_server_records_the_attempt_and_a_later_send_delivers(
 def test_commit_wakes_the_worker_without_waiting_for_the_flush(
     db: Callable[[], Session], smtp: SmtpServer, worker: Any, task_settings: Settings
 ) -> None:
-    previous = set_mail_waker(MAIL_WAKER)
+    previous = set_waker(MAIL_TOPIC, MAIL_WAKER)
     try:
         email_id = _queue(db, "sofort@example.org")
         wait_until(lambda: smtp.to("sofort@example.org"), timeout=10, what="the woken delivery")
     finally:
-        set_mail_waker(previous)
+        set_waker(MAIL_TOPIC, previous)
     wait_until(lambda: _email(db, email_id).sent_at, what="sent_at")
 
 
 def test_a_rolled_back_email_wakes_nobody(db: Callable[[], Session]) -> None:
     woken: list[uuid.UUID] = []
-    previous = set_mail_waker(woken.extend)
+    previous = set_waker(MAIL_TOPIC, woken.extend)
     try:
         with db() as session:
             with session.begin():
@@ -224,7 +225,7 @@ def test_a_rolled_back_email_wakes_nobody(db: Callable[[], Session]) -> None:
             queue_email(session, to="b@example.org", subject="dropped", body_text="x")
             session.rollback()
     finally:
-        set_mail_waker(previous)
+        set_waker(MAIL_TOPIC, previous)
     assert woken == [kept]
 
 

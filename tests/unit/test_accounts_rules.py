@@ -54,7 +54,7 @@ def test_password_rules_name_the_fields_given() -> None:
         (Role.ANALYST, "/staff/"),
         (Role.CASHIER, "/partner/"),
         (Role.PARTNER_OWNER, "/partner/"),
-        (Role.FAMILY, "/"),
+        (Role.FAMILY, "/card"),
     ],
 )
 def test_landing_paths(role: Role, path: str) -> None:

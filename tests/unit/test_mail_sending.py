@@ -12,13 +12,13 @@ import pytest
 
 from familienkarte.mail.models import Email
 from familienkarte.mail.sending import (
-    BackgroundWaker,
     DirectoryTransport,
     MailDeliveryFailed,
     compose,
     message_domain,
     transport_from_settings,
 )
+from familienkarte.outbox_wake import BackgroundWaker
 from familienkarte.settings import Settings
 from workers.celery_app import QUEUES, celery_config
 from workers.schedule import BEAT_SCHEDULE
@@ -97,8 +97,9 @@ def test_the_waker_publishes_on_its_own_thread_and_survives_a_failing_broker() -
         if len(calls) == 1:
             raise ConnectionError("broker down")
 
-    waker = BackgroundWaker(publish)
+    waker = BackgroundWaker(publish, name="mail-waker")
     waker(ids[:1])
+    waker.join()
     waker(ids[1:])
     waker.join()
 

@@ -30,6 +30,7 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "FK_LOGIN_LINK_MINUTES": ("1.5", "whole number"),
     "FK_SMTP_PORT": ("smtp", "whole number"),
     "FK_SMTP_STARTTLS": ("sometimes", "true or false"),
+    "FK_CITY": ("berlin", "neither a shipped city"),
 }
 # Free text or paths: every value is accepted, so there is no parse error to check.
 ANY_VALUE = {

@@ -1,0 +1,1 @@
+"""Households, applications and cards: the family pages and the rules behind them."""
