@@ -28,7 +28,7 @@ from familienkarte.accounts.roles import PARTNER_ROLES, Role
 from familienkarte.db import make_sync_engine, make_sync_sessionmaker, sync_url
 from familienkarte.migrate import upgrade
 from familienkarte.partners.models import Location, Partner
-from familienkarte.settings import Settings, load_settings
+from familienkarte.settings import Settings
 
 PASSWORD = "correct horse battery staple"
 BASE_URL = "https://testserver.local"
@@ -86,18 +86,9 @@ def db(sync_engine: Any) -> Iterator[Callable[[], Session]]:
 
 @pytest.fixture
 def settings(migrated_db: str, tmp_path: Path) -> Settings:
-    env = {
-        "FK_ENV": "test",
-        "FK_DATA_DIR": str(tmp_path / "var"),
-        "FK_DATABASE_URL": migrated_db,
-        "FK_BASE_URL": BASE_URL,
-        "FK_LOG_FORMAT": "text",
-    }
-    if os.environ.get("FK_REDIS_URL"):
-        env["FK_REDIS_URL"] = os.environ["FK_REDIS_URL"]
-        # Each test its own key space, so that sessions and rate limits never leak between tests.
-        env["FK_REDIS_PREFIX"] = f"fktest:{uuid.uuid4().hex[:12]}:"
-    return load_settings(env)
+    from tests.helpers import make_test_settings
+
+    return make_test_settings(tmp_path / "var", migrated_db, FK_BASE_URL=BASE_URL)
 
 
 @pytest.fixture

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +17,7 @@ from litestar.testing import TestClient
 from familienkarte.accounts.models import User
 from familienkarte.accounts.sessions import cookie_name
 from familienkarte.runtime import Runtime
+from familienkarte.settings import Settings, load_settings
 
 SESSION_TTL = 3600
 
@@ -49,3 +53,21 @@ def bearer(token: str) -> dict[str, str]:
 
 def _host(client: TestClient[Litestar]) -> str:
     return urlsplit(str(client.base_url)).hostname or "testserver.local"
+
+
+def make_test_settings(data_dir: Path, database_url: str, **extra: str) -> Settings:
+    """Settings for a test: test mode, this run's database, and Redis when FK_REDIS_URL is set.
+
+    Each call gets its own Redis key space, so sessions, rate limits and queued tasks never leak between tests.
+    """
+    env = {
+        "FK_ENV": "test",
+        "FK_DATA_DIR": str(data_dir),
+        "FK_DATABASE_URL": database_url,
+        "FK_LOG_FORMAT": "text",
+        **extra,
+    }
+    if os.environ.get("FK_REDIS_URL"):
+        env["FK_REDIS_URL"] = os.environ["FK_REDIS_URL"]
+        env["FK_REDIS_PREFIX"] = f"fktest:{uuid.uuid4().hex[:12]}:"
+    return load_settings(env)

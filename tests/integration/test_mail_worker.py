@@ -6,7 +6,6 @@ or on Redis when FK_REDIS_URL is set; the SMTP server is aiosmtpd on a free port
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,7 +21,8 @@ from familienkarte.mail.models import Email
 from familienkarte.mail.sending import SmtpTransport, message_domain, transport_from_settings
 from familienkarte.mail.services import MAIL_TOPIC, queue_email, send_email
 from familienkarte.outbox_wake import set_waker
-from familienkarte.settings import Settings, load_settings
+from familienkarte.settings import Settings
+from tests.helpers import make_test_settings
 from tests.workers_helpers import SmtpServer, free_port, wait_until
 from workers import tasks
 from workers.celery_app import MAIL_WAKER, celery_app, configure
@@ -38,18 +38,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 def _settings(data_dir: Path, database_url: str, **extra: str) -> Settings:
-    env = {
-        "FK_ENV": "test",
-        "FK_DATA_DIR": str(data_dir),
-        "FK_DATABASE_URL": database_url,
-        "FK_MAIL_FROM": SENDER,
-        "FK_LOG_FORMAT": "text",
-        **extra,
-    }
-    if os.environ.get("FK_REDIS_URL"):
-        env["FK_REDIS_URL"] = os.environ["FK_REDIS_URL"]
-        env["FK_REDIS_PREFIX"] = f"fktest:{uuid.uuid4().hex[:12]}:"
-    return load_settings(env)
+    return make_test_settings(data_dir, database_url, FK_MAIL_FROM=SENDER, **extra)
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,8 +33,9 @@ from familienkarte.credentials.models import StatusListRecord
 from familienkarte.credentials.status_list import REVOKED, SUSPENDED, VALID, StatusListToken
 from familienkarte.db import utcnow
 from familienkarte.outbox_wake import set_waker
-from familienkarte.settings import Settings, load_settings
+from familienkarte.settings import Settings
 from tests.conftest import BASE_URL
+from tests.helpers import make_test_settings
 from tests.workers_helpers import wait_until
 from workers import tasks
 from workers.celery_app import celery_app, configure
@@ -353,17 +352,7 @@ def test_a_committed_change_wakes_the_worker_and_a_rolled_back_one_does_not(db: 
 
 @pytest.fixture(scope="module")
 def worker_settings(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    env = {
-        "FK_ENV": "test",
-        "FK_DATA_DIR": str(tmp_path_factory.mktemp("status-worker")),
-        "FK_DATABASE_URL": migrated_db,
-        "FK_BASE_URL": BASE_URL,
-        "FK_LOG_FORMAT": "text",
-    }
-    if os.environ.get("FK_REDIS_URL"):
-        env["FK_REDIS_URL"] = os.environ["FK_REDIS_URL"]
-        env["FK_REDIS_PREFIX"] = f"fktest:{uuid.uuid4().hex[:12]}:"
-    return load_settings(env)
+    return make_test_settings(tmp_path_factory.mktemp("status-worker"), migrated_db, FK_BASE_URL=BASE_URL)
 
 
 @pytest.fixture(scope="module")
