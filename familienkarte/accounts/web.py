@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
-from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
@@ -24,7 +24,6 @@ from familienkarte.db import Tx
 from familienkarte.errors import N_
 from familienkarte.ratelimit import Limiter
 from familienkarte.runtime import Runtime
-from familienkarte.web.csrf import FORM_SCOPE_KEY
 from familienkarte.web.problems import login_target
 
 T = TypeVar("T")
@@ -36,15 +35,6 @@ PENDING_NEXT_KEY = "pending_next"
 _NOT_A_TARGET = ("/login", "/logout", "/password/")
 
 Limits = Sequence[tuple[Limiter, str]]
-
-
-def provide_form(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """The submitted form fields (parsed once by the CSRF check); empty for anything that is not a form."""
-    form: dict[str, str] = request.scope.get(FORM_SCOPE_KEY) or {}  # type: ignore[assignment]
-    return dict(form)
-
-
-FORM_DEPENDENCY = {"form": Provide(provide_form, sync_to_thread=False)}
 
 
 def _blank(**context: Any) -> dict[str, Any]:
@@ -105,7 +95,6 @@ class SignInController(Controller):
     path = "/"
     opt = PUBLIC_OPT
     include_in_schema = False
-    dependencies = FORM_DEPENDENCY
 
     @get("/login")
     async def login_page(
@@ -273,7 +262,6 @@ class AccountController(Controller):
     path = "/account"
     opt = roles_opt(ALL_ROLES)
     include_in_schema = False
-    dependencies = FORM_DEPENDENCY
 
     @get("/")
     async def account_page(self, principal: NamedDependency[Principal]) -> Template:

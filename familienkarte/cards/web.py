@@ -12,7 +12,6 @@ from familienkarte import i18n
 from familienkarte.accounts.guards import PUBLIC_OPT
 from familienkarte.accounts.principal import RequestMeta
 from familienkarte.accounts.sessions import SessionState
-from familienkarte.accounts.web import FORM_DEPENDENCY
 from familienkarte.cards import services
 from familienkarte.cards.models import ApplicationStatus
 from familienkarte.city import City, load_city
@@ -36,7 +35,6 @@ class ApplicationController(Controller):
     path = "/apply"
     opt = PUBLIC_OPT
     include_in_schema = False
-    dependencies = FORM_DEPENDENCY
 
     @get("/")
     async def application_form(self) -> Template:

@@ -14,7 +14,6 @@ from familienkarte.accounts.guards import roles_opt
 from familienkarte.accounts.principal import Principal, RequestMeta
 from familienkarte.accounts.roles import Role
 from familienkarte.accounts.sessions import SessionState
-from familienkarte.accounts.web import FORM_DEPENDENCY
 from familienkarte.cards import services
 from familienkarte.city import load_city
 from familienkarte.db import Tx
@@ -44,7 +43,6 @@ class ApplicationQueueController(Controller):
     path = "/staff/applications"
     opt = QUEUE_OPT
     include_in_schema = False
-    dependencies = FORM_DEPENDENCY
 
     @get("/")
     async def queue(

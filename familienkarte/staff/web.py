@@ -16,7 +16,6 @@ from familienkarte.accounts.guards import STAFF_OPT, roles_opt
 from familienkarte.accounts.principal import Principal, RequestMeta
 from familienkarte.accounts.roles import Role
 from familienkarte.accounts.sessions import SessionState
-from familienkarte.accounts.web import FORM_DEPENDENCY
 from familienkarte.db import Tx
 from familienkarte.errors import N_
 from familienkarte.runtime import Runtime
@@ -99,7 +98,6 @@ class StaffAccountsController(Controller):
     path = "/staff"
     opt = ADMIN_OPT
     include_in_schema = False
-    dependencies = FORM_DEPENDENCY
 
     @get("/users")
     async def list_users(self, tx: NamedDependency[Tx]) -> Template:

@@ -13,6 +13,7 @@ from familienkarte.accounts.sessions import SessionState, session_of
 from familienkarte.db import Tx
 from familienkarte.errors import NotAuthenticated
 from familienkarte.runtime import Runtime
+from familienkarte.web.csrf import FORM_SCOPE_KEY
 
 
 def runtime_of(state: State) -> Runtime:
@@ -45,6 +46,12 @@ def provide_meta(request: Request[Any, Any, Any]) -> RequestMeta:
     return RequestMeta(request_id=request.scope.get("state", {}).get("request_id"), ip=client)
 
 
+def provide_form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The submitted form fields (parsed once by the CSRF check); empty for anything that is not a form."""
+    form: dict[str, str] = request.scope.get(FORM_SCOPE_KEY) or {}  # type: ignore[assignment]
+    return dict(form)
+
+
 def provide_session(request: Request[Any, Any, Any]) -> SessionState:
     return session_of(request.scope)
 
@@ -56,4 +63,5 @@ DEPENDENCIES = {
     "maybe_principal": Provide(provide_optional_principal, sync_to_thread=False),
     "meta": Provide(provide_meta, sync_to_thread=False),
     "web_session": Provide(provide_session, sync_to_thread=False),
+    "form": Provide(provide_form, sync_to_thread=False),
 }

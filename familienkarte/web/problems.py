@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from familienkarte import errors as e
 from familienkarte.accounts.sessions import session_of
 from familienkarte.i18n import gettext
+from familienkarte.web.csrf import FORM_SCOPE_KEY
 
 log = logging.getLogger("familienkarte.errors")
 
@@ -153,7 +154,7 @@ def _form_again(
     field_errors: list[e.FieldError],
     headers: dict[str, str] | None,
 ) -> Response[Any]:
-    form: dict[str, str] = request.scope.get("_fk_form") or {}  # type: ignore[assignment]
+    form: dict[str, str] = request.scope.get(FORM_SCOPE_KEY) or {}  # type: ignore[assignment]
     values = {k: v for k, v in form.items() if k not in SECRET_FIELDS}
     messages = {fe.field: gettext(fe.message, **fe.params) for fe in field_errors}
     context: dict[str, Any] = {"form": values, "errors": messages, "error_summary": detail}
