@@ -56,6 +56,9 @@ WORKDIR /app
 COPY --from=build /app /app
 # Served at /static/vendor/swagger-ui for the interactive API page at /schema.
 COPY --from=frontend /app/node_modules/swagger-ui-dist /app/node_modules/swagger-ui-dist
+COPY --from=frontend /app/node_modules/qrcode-generator/dist /app/node_modules/qrcode-generator/dist
+COPY --from=frontend /app/node_modules/leaflet/dist /app/node_modules/leaflet/dist
+COPY --from=frontend /app/node_modules/leaflet.markercluster/dist /app/node_modules/leaflet.markercluster/dist
 RUN mkdir -p /app/var && chown familienkarte:familienkarte /app/var
 USER familienkarte
 EXPOSE 8000

@@ -17,7 +17,7 @@ test: install  ## run the whole test suite (SQLite; PostgreSQL and Redis with FK
 lint: install  ## ruff (lint and format check) and mypy
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy familienkarte workers partner_portal tests
+	$(RUN) mypy familienkarte workers partner_portal tests scripts bench
 
 format: install
 	$(RUN) ruff check --fix .
@@ -46,7 +46,7 @@ clean:
 # (created when missing). German must be complete (tests/unit/test_i18n.py); the English msgids are the source text.
 LOCALE_DIR := familienkarte/locale
 
-.PHONY: messages readme-settings
+.PHONY: messages readme-settings icons
 
 messages: install  ## extract texts into familienkarte/locale/messages.pot and update the de and en catalogues
 	$(RUN) pybabel --quiet extract -F babel.cfg --ignore-dirs=".* ._ node_modules var __pycache__ tests" \
@@ -55,6 +55,9 @@ messages: install  ## extract texts into familienkarte/locale/messages.pot and u
 	$(RUN) pybabel --quiet update --init-missing --ignore-obsolete -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l de
 	$(RUN) pybabel --quiet update --init-missing --ignore-obsolete --no-fuzzy-matching \
 		-i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l en
+
+icons: install  ## render the app icons' PNG sizes from their SVG files (needs Debian's chromium)
+	$(RUN) python scripts/render_icons.py
 
 readme-settings: install  ## print the README's table of settings (generated from familienkarte/settings.py)
 	@$(RUN) python -m tests.unit.test_readme

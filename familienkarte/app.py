@@ -19,20 +19,32 @@ from familienkarte.accounts.guards import PUBLIC_OPT, role_guard
 from familienkarte.accounts.middleware import AuthMiddleware
 from familienkarte.accounts.sessions import SessionMiddleware
 from familienkarte.cards import api as cards_api
-from familienkarte.cards import card_web
+from familienkarte.cards import card_web, family_data_web, print_web, renewal_web
 from familienkarte.cards import web as cards_web
+from familienkarte.catalogue import api as catalogue_api
+from familienkarte.catalogue import map_web as catalogue_map
+from familienkarte.catalogue import web as catalogue_web
 from familienkarte.credentials import api as credentials_api
+from familienkarte.partners import logo_web as partner_logos
+from familienkarte.redemptions import api as redemptions_api
 from familienkarte.runtime import Runtime
 from familienkarte.settings import Settings, load_settings
 from familienkarte.staff import applications as staff_applications
+from familienkarte.staff import cards as staff_cards
+from familienkarte.staff import imports as staff_imports
+from familienkarte.staff import partner_queue as staff_partner_queue
 from familienkarte.staff import partners as staff_partners
 from familienkarte.staff import web as staff_web
 from familienkarte.web import pages
-from familienkarte.web.context import RequestContextMiddleware
+from familienkarte.web.context import RequestContextMiddleware, csp_with_tiles
 from familienkarte.web.csrf import csrf_protect
 from familienkarte.web.deps import DEPENDENCIES
+from familienkarte.web.maps import MAP_PAGES
 from familienkarte.web.problems import EXCEPTION_HANDLERS
 from familienkarte.web.templating import make_environment, template_config
+from partner_portal import benefits_web as partner_benefits
+from partner_portal import profile as partner_profile
+from partner_portal import registration as partner_registration
 from partner_portal import web as partner_web
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +55,8 @@ STATIC_CACHE = CacheControlHeader(no_cache=True)
 VENDOR_MOUNTS = {
     "/static/vendor/swagger-ui": VENDOR_DIR / "swagger-ui-dist",
     "/static/vendor/qrcode-generator": VENDOR_DIR / "qrcode-generator" / "dist",
+    "/static/vendor/leaflet": VENDOR_DIR / "leaflet" / "dist",
+    "/static/vendor/leaflet.markercluster": VENDOR_DIR / "leaflet.markercluster" / "dist",
 }
 
 API_DESCRIPTION = """\
@@ -119,7 +133,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *card_web.ROUTES,
         *cards_api.ROUTES,
         *staff_applications.ROUTES,
+        *staff_cards.ROUTES,
+        *print_web.ROUTES,
+        *family_data_web.ROUTES,
+        *renewal_web.ROUTES,
         *partner_web.ROUTES,
+        *partner_registration.ROUTES,
+        *partner_profile.ROUTES,
+        *partner_benefits.ROUTES,
+        *staff_partner_queue.ROUTES,
+        *staff_imports.ROUTES,
+        *catalogue_web.ROUTES,
+        *catalogue_api.ROUTES,
+        *catalogue_map.ROUTES,
+        *partner_logos.ROUTES,
+        *redemptions_api.ROUTES,
         *_static_routers(),
     ]
     app = Litestar(
@@ -149,6 +177,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         default_locale=settings.default_locale,
         hsts=settings.effective_cookie_secure,
         locale_cookie_secure=settings.effective_cookie_secure,
+        # Only pages with a map may load images from the tile server; every other page keeps the site's own policy.
+        map_pages=MAP_PAGES,
+        map_csp=csp_with_tiles(settings.map_tile_url),
     )
     return app
 

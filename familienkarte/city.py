@@ -65,6 +65,13 @@ class City:
     eligibility: EligibilityRules
     card_validity_years: int
     auto_approve: bool
+    # Days before the end of validity when the family is reminded to renew.
+    expiry_reminder_days: int
+    # Publish a benefit of an approved partner at once when it is submitted (off: staff moderate each one).
+    auto_publish_benefits: bool
+    # Where maps open when there is nothing to show yet (latitude, longitude), and at which zoom.
+    map_center: tuple[float, float]
+    map_zoom: int
     tier: Tier | None
     languages: tuple[str, ...]
     privacy_url: str
@@ -150,6 +157,16 @@ def _url(reader: _Reader, key: str) -> str:
     return value
 
 
+def _coordinates(reader: _Reader, key: str) -> tuple[float, float]:
+    value: list[Any] = reader._get(key, _REQUIRED, list, "[latitude, longitude]")
+    if len(value) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise reader.fail(key, f"expected [latitude, longitude] in decimal degrees, got {value!r}")
+    latitude, longitude = float(value[0]), float(value[1])
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise reader.fail(key, f"latitude -90 to 90 and longitude -180 to 180, got {value!r}")
+    return latitude, longitude
+
+
 def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
     """Check a parsed TOML document and build the City; ConfigError names the first problem."""
     top = _Reader(source, data)
@@ -167,6 +184,10 @@ def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
     privacy_url = _url(top, "privacy_url")
     card_validity_years = top.integer("card_validity_years", 6, 1, 30)
     auto_approve = top.flag("auto_approve", False)
+    expiry_reminder_days = top.integer("expiry_reminder_days", 60, 1, 365)
+    auto_publish_benefits = top.flag("auto_publish_benefits", False)
+    map_center = _coordinates(top, "map_center")
+    map_zoom = top.integer("map_zoom", 12, 3, 18)
 
     rules_reader = top.table("eligibility", required=False) or _Reader(source, {}, "eligibility.")
     rules = EligibilityRules(
@@ -237,6 +258,10 @@ def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
         eligibility=rules,
         card_validity_years=card_validity_years,
         auto_approve=auto_approve,
+        expiry_reminder_days=expiry_reminder_days,
+        auto_publish_benefits=auto_publish_benefits,
+        map_center=map_center,
+        map_zoom=map_zoom,
         tier=tier,
         languages=languages,
         privacy_url=privacy_url,

@@ -27,6 +27,8 @@ from familienkarte.settings import ConfigError, Settings, load_settings
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from familienkarte.transit_import import ImportProblem
+
 # Heavier modules (SQLAlchemy, Celery, uvicorn) are imported where they are needed, so that a wrong setting is
 # reported at once and `familienkarte --help` answers quickly.
 
@@ -484,6 +486,62 @@ def keys_rotate(ctx: click.Context) -> None:
         "credentials they signed have expired.",
         err=True,
     )
+
+
+@main.group()
+def transit() -> None:
+    """Public transport stops, shown with their walking distance on the partner pages."""
+
+
+# At most this many bad rows are listed; the rest are counted.
+SHOWN_BAD_ROWS = 20
+
+
+@transit.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def transit_import(ctx: click.Context, file: Path) -> None:
+    """Replace all stops with those of a GTFS stops.txt (stops and stations; nothing changes if a row is bad)."""
+    from familienkarte.db import make_sync_sessionmaker, sync_transaction
+    from familienkarte.transit_import import import_stops
+
+    settings = load(ctx)
+    if not file.is_file():
+        fail(f"Cannot read {file}: there is no such file.")
+    with database(settings) as engine:
+        check_schema_current(engine, settings.effective_database_url)
+        with sync_transaction(make_sync_sessionmaker(engine)) as session:
+            report = import_stops(session, file)
+    if not report.ok:
+        _report_transit_problems(file, report.problems)
+    click.echo(
+        f"Imported {_count(report.stops, 'stop')} and {_count(report.stations, 'station')} from {file}, replacing "
+        f"the {_count(report.replaced, 'stop')} imported before; skipped {_count(report.skipped, 'entrance')} "
+        "and other points inside stations."
+    )
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
+
+
+def _report_transit_problems(file: Path, problems: list[ImportProblem]) -> NoReturn:
+    """One line per problem of the file, then one per bad row (all its problems), the first SHOWN_BAD_ROWS."""
+    by_line: dict[int, list[str]] = {}
+    general: list[str] = []
+    for problem in problems:
+        if problem.line is None or problem.column is None:
+            general.append(f"line {problem.line}: {problem.message}" if problem.line else problem.message)
+        else:
+            by_line.setdefault(problem.line, []).append(f"{problem.column}: {problem.message.rstrip('.')}")
+    click.echo(f"familienkarte: {file} was not imported; the stops are unchanged. Correct the file:", err=True)
+    for line in general:
+        click.echo(f"  {line}", err=True)
+    for number in sorted(by_line)[:SHOWN_BAD_ROWS]:
+        click.echo(f"  line {number}: {'; '.join(by_line[number])}.", err=True)
+    if len(by_line) > SHOWN_BAD_ROWS:
+        click.echo(f"  ... and {len(by_line) - SHOWN_BAD_ROWS} more", err=True)
+    raise SystemExit(EXIT_PROBLEM)
 
 
 if __name__ == "__main__":

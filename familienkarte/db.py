@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, false, func, select, text, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -151,6 +152,32 @@ def check_database(engine: Engine, url: str) -> None:
                 conn.execute(text("PRAGMA schema_version"))
     except (OperationalError, DatabaseError, InterfaceError, OSError) as exc:
         raise ConfigError(explain_database_error(exc, url)) from None
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def sqlite_write_lock(session: Session, anchor: type[Base]) -> None:
+    """Take SQLite's write lock now rather than at the first write, waiting for it as long as busy_timeout allows.
+
+    An UPDATE of ``anchor`` (any mapped class) that matches nothing still starts the transaction (the driver sends BEGIN
+    before it) and takes the lock; reads after it are current until the transaction ends.
+    """
+    key = sa_inspect(anchor).primary_key[0]
+    session.execute(update(anchor).where(false()).values({key.name: key}).execution_options(synchronize_session=False))
+
+
+def serialise(session: Session, lock_id: int, anchor: type[Base]) -> None:
+    """Serialise this transaction with every other one that asks for the same lock, until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock ``lock_id``. SQLite has one writer at a time anyway: its write
+    lock, taken through ``anchor``.
+    """
+    if is_postgresql(session):
+        session.execute(select(func.pg_advisory_xact_lock(lock_id)))
+    else:
+        sqlite_write_lock(session, anchor)
 
 
 class Tx:

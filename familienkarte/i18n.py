@@ -116,3 +116,17 @@ def format_date(value: Any, fmt: str = "medium") -> str:
     from babel.dates import format_date as babel_format
 
     return str(babel_format(value, format=fmt, locale=Locale.parse(current_locale())))
+
+
+def format_currency(cents: int, currency: str = "EUR") -> str:
+    """An amount in cents as the reader's locale writes money: 5,00 € in German, €5.00 in English."""
+    from babel.numbers import format_currency as babel_format
+
+    return str(babel_format(cents / 100, currency, locale=Locale.parse(current_locale())))
+
+
+def format_percent(value: int) -> str:
+    """A whole percentage as the reader's locale writes it: 20 % in German, 20% in English."""
+    from babel.numbers import format_percent as babel_format
+
+    return str(babel_format(value / 100, locale=Locale.parse(current_locale())))

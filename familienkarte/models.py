@@ -2,18 +2,21 @@
 
 from familienkarte.accounts.models import ApiKey, LoginLink, User
 from familienkarte.audit.models import AuditEntry
-from familienkarte.cards.credential_models import CardCredential
+from familienkarte.benefits.models import Benefit, benefit_locations
+from familienkarte.cards.credential_models import CardCredential, PrintJob
 from familienkarte.cards.models import Application, Card, Child, Household, HouseholdAdult
 from familienkarte.credentials.models import IssuerKeyRecord, StatusListRecord
 from familienkarte.db import Base
 from familienkarte.mail.models import Email
-from familienkarte.partners.models import Location, Partner
+from familienkarte.partners.models import Location, Partner, TransitStop
+from familienkarte.redemptions.models import Redemption, VerificationEvent
 
 __all__ = [
     "ApiKey",
     "Application",
     "AuditEntry",
     "Base",
+    "Benefit",
     "Card",
     "CardCredential",
     "Child",
@@ -24,6 +27,11 @@ __all__ = [
     "Location",
     "LoginLink",
     "Partner",
+    "PrintJob",
+    "Redemption",
     "StatusListRecord",
+    "TransitStop",
     "User",
+    "VerificationEvent",
+    "benefit_locations",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -83,6 +84,23 @@ def _parse_url(name: str, raw: str) -> str:
 
 
 def _parse_str(name: str, raw: str) -> str:
+    return raw
+
+
+_TILE_HOST = re.compile(r"^(\{s\}\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def _parse_tile_url(name: str, raw: str) -> str:
+    """An http(s) URL template of map tiles with {z}, {x} and {y}; {s} (subdomains) only as the host's first label."""
+    raw = raw.strip()
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name}: expected an http(s):// URL of map tiles, got {raw!r}")
+    missing = [p for p in ("{z}", "{x}", "{y}") if p not in raw]
+    if missing:
+        raise ConfigError(f"{name}: the tile URL must contain {', '.join(missing)}, got {raw!r}")
+    if "@" in parts.netloc or not _TILE_HOST.match(parts.netloc):
+        raise ConfigError(f"{name}: the tile URL's host may contain {{s}} only as its first part, got {raw!r}")
     return raw
 
 
@@ -162,6 +180,19 @@ class Settings:
     smtp_password: str = _setting("", _parse_str, "SMTP password (optional).")
     smtp_starttls: bool = _setting(False, _parse_bool, "Use STARTTLS with the SMTP server.")
     redis_prefix: str = _setting("fk:", _parse_str, "Prefix of every Redis key this deployment writes.")
+    map_tile_url: str = _setting(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        _parse_tile_url,
+        "Map tiles: an http(s) URL with {z}, {x} and {y} ({s} for subdomains); the map page may load images from it.",
+    )
+    map_attribution: str = _setting(
+        "© OpenStreetMap contributors",
+        _parse_str,
+        "Attribution shown on the map (plain text), as the tiles' licence asks.",
+    )
+    map_attribution_url: str = _setting(
+        "https://www.openstreetmap.org/copyright", _parse_url, "Where the map's attribution links to."
+    )
     city: str = _setting(
         "koeln", _parse_city, "The city: koeln, hamm or the path of a TOML file (see City configuration in the README)."
     )
@@ -197,7 +228,7 @@ class Settings:
 
 SETTING_NAMES = {PREFIX + f.name.upper(): f for f in fields(Settings)}
 # Read by the test suite, not by the service; listed so that they are not reported as unknown.
-TEST_ONLY = {"FK_TEST_DATABASE_URL"}
+TEST_ONLY = {"FK_TEST_DATABASE_URL", "FK_REQUIRE_BROWSER"}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -18,6 +18,7 @@ from familienkarte.accounts.roles import PARTNER_ROLES, Role
 from familienkarte.accounts.sessions import SessionState
 from familienkarte.db import Tx
 from familienkarte.errors import N_, PermissionDenied
+from familienkarte.web.flash import redirect_with_flash
 
 KEYS_PATH = "/partner/keys"
 KEYS_TEMPLATE = "partner/keys.html"
@@ -80,8 +81,7 @@ class PortalKeysController(Controller):
     ) -> Redirect:
         partner_id = own_partner(principal)
         await tx.run(lambda s: api_keys.revoke_key(s, principal, partner_id, key_id, meta=meta))
-        web_session["flash"] = N_("The key has been revoked. It no longer works.")
-        return Redirect(KEYS_PATH, status_code=303)
+        return redirect_with_flash(web_session, KEYS_PATH, N_("The key has been revoked. It no longer works."))
 
 
 ROUTES: list[Any] = [PortalController, PortalKeysController]

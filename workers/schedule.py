@@ -11,6 +11,10 @@ from typing import Any
 MAIL_FLUSH_SECONDS = 30.0
 # A safety net: a status change wakes the worker at once, and a download signs a changed list itself.
 STATUS_LIST_REFRESH_SECONDS = 60.0
+# Reminders and expiry are idempotent and batched: hourly is often enough, and a backlog shrinks run by run.
+EXPIRY_SECONDS = 3600.0
+# A safety net: an order wakes the print worker at once; this picks up an order whose wake-up was lost.
+PRINT_SWEEP_SECONDS = 120.0
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "mail.flush_outbox": {
@@ -22,5 +26,20 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "credentials.refresh_status_lists",
         "schedule": STATUS_LIST_REFRESH_SECONDS,
         "options": {"expires": STATUS_LIST_REFRESH_SECONDS - 5},
+    },
+    "print.render_queued": {
+        "task": "print.render_queued",
+        "schedule": PRINT_SWEEP_SECONDS,
+        "options": {"expires": PRINT_SWEEP_SECONDS - 5},
+    },
+    "cards.expire_cards": {
+        "task": "cards.expire_cards",
+        "schedule": EXPIRY_SECONDS,
+        "options": {"expires": EXPIRY_SECONDS - 60},
+    },
+    "cards.send_expiry_reminders": {
+        "task": "cards.send_expiry_reminders",
+        "schedule": EXPIRY_SECONDS,
+        "options": {"expires": EXPIRY_SECONDS - 60},
     },
 }

@@ -117,6 +117,9 @@ def install_status_list_waker() -> None:
 
 
 def install_wakers() -> None:
-    """Every wake-up of this process: committed e-mail and status changes reach a worker at once."""
+    """Every wake-up of this process: committed e-mail, status changes and print orders reach a worker at once."""
+    from workers.tasks_print import install_print_waker
+
     install_mail_waker()
     install_status_list_waker()
+    install_print_waker()

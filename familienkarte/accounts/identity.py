@@ -21,7 +21,9 @@ from familienkarte.partners.models import Partner
 API_KEY_PREFIX = "fk_"
 # last_used_at is written at most this often per key, so that a busy till does not write on every scan.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
-INACTIVE_PARTNER_STATUSES = frozenset({"suspended", "rejected"})
+# Only an approved partner's API keys work: not while it waits for approval, is asked for changes, was rejected
+# or is suspended.
+ACTIVE_PARTNER_STATUS = "approved"
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def authenticate_api_key(session: Session, token: str) -> Principal | None:
     if not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
         return None
     partner = session.execute(select(Partner.name, Partner.status).where(Partner.id == key.partner_id)).one_or_none()
-    if partner is None or partner.status in INACTIVE_PARTNER_STATUSES:
+    if partner is None or partner.status != ACTIVE_PARTNER_STATUS:
         # A suspended or rejected partner's tills are shut out at once, without revoking their keys.
         return None
     now = utcnow()

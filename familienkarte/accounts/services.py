@@ -350,7 +350,7 @@ def new_login_link(session: Session, user: User, purpose: str, valid_for: dt.tim
     return token
 
 
-def _usable_link(session: Session, purpose: str, token: str) -> LoginLink:
+def usable_link(session: Session, purpose: str, token: str) -> LoginLink:
     link = None
     if token and len(token) <= 200:
         link = session.scalar(select(LoginLink).where(LoginLink.token_hash == _token_hash(purpose, token)))
@@ -363,9 +363,9 @@ def _usable_link(session: Session, purpose: str, token: str) -> LoginLink:
     return link
 
 
-def _use_link(session: Session, purpose: str, token: str) -> User:
+def use_link(session: Session, purpose: str, token: str) -> User:
     """Mark the link used (once, even under concurrent requests) and return its user."""
-    link = _usable_link(session, purpose, token)
+    link = usable_link(session, purpose, token)
     used = session.execute(
         update(LoginLink)
         .where(LoginLink.id == link.id, LoginLink.used_at.is_(None))
@@ -412,14 +412,14 @@ def request_family_link(
 
 def check_family_link(session: Session, token: str) -> None:
     """Raise LinkUnusable when the link cannot be used; looking at it does not use it up."""
-    link = _usable_link(session, LINK_PURPOSE_SIGN_IN, token)
+    link = usable_link(session, LINK_PURPOSE_SIGN_IN, token)
     user = session.get(User, link.user_id)
     if user is None or not user.is_active:
         raise LinkUnusable(_LINK_UNKNOWN, code="link_unknown")
 
 
 def sign_in_with_link(session: Session, token: str, *, meta: RequestMeta | None = None) -> SignedIn:
-    user = _use_link(session, LINK_PURPOSE_SIGN_IN, token)
+    user = use_link(session, LINK_PURPOSE_SIGN_IN, token)
     if user.role != Role.FAMILY.value:
         raise LinkUnusable(_LINK_UNKNOWN, code="link_unknown")
     if user.email_confirmed_at is None:
@@ -428,7 +428,7 @@ def sign_in_with_link(session: Session, token: str, *, meta: RequestMeta | None 
     return _complete_sign_in(session, user, "email_link", meta)
 
 
-def _send_set_password_link(session: Session, user: User, *, base_url: str, invitation: bool) -> str:
+def send_set_password_link(session: Session, user: User, *, base_url: str, invitation: bool) -> str:
     """A new set-password link for the user (earlier unused ones stop working); returns its URL."""
     session.execute(
         update(LoginLink)
@@ -479,12 +479,12 @@ def request_password_reset(session: Session, email: str, *, base_url: str, meta:
     user = _user_by_email(session, email)
     if user is None or not user.is_active or user.role not in PASSWORD_ROLES:
         return
-    _send_set_password_link(session, user, base_url=base_url, invitation=False)
+    send_set_password_link(session, user, base_url=base_url, invitation=False)
 
 
 def check_set_password_link(session: Session, token: str) -> str:
     """The e-mail address the link belongs to; raises LinkUnusable. Looking does not use the link up."""
-    link = _usable_link(session, LINK_PURPOSE_SET_PASSWORD, token)
+    link = usable_link(session, LINK_PURPOSE_SET_PASSWORD, token)
     user = session.get(User, link.user_id)
     if user is None or not user.is_active:
         raise LinkUnusable(_LINK_UNKNOWN, code="link_unknown")
@@ -495,7 +495,7 @@ def set_password_with_link(
     session: Session, token: str, password: str, confirm: str, *, meta: RequestMeta | None = None
 ) -> None:
     """Set the password of the link's user; every session of that user ends."""
-    user = _use_link(session, LINK_PURPOSE_SET_PASSWORD, token)
+    user = use_link(session, LINK_PURPOSE_SET_PASSWORD, token)
     errors = password_problems(password, confirm, user.email)
     if errors:
         raise InvalidInput(errors)
@@ -723,7 +723,7 @@ def create_staff_user(
     user = User(email=normalised, display_name=name, role=chosen.value)
     session.add(user)
     session.flush()
-    link = _send_set_password_link(session, user, base_url=base_url, invitation=True)
+    link = send_set_password_link(session, user, base_url=base_url, invitation=True)
     _record(session, actor, "staff_user.created", user, meta, email=user.email, role=user.role)
     return link
 
@@ -770,7 +770,7 @@ def resend_staff_invitation(
     user = _target_staff_user(session, user_id)
     if not user.is_active:
         raise Conflict(N_("This account is deactivated. Activate it first."), code="user_inactive")
-    _send_set_password_link(session, user, base_url=base_url, invitation=True)
+    send_set_password_link(session, user, base_url=base_url, invitation=True)
     _record(session, actor, "staff_user.password_link_sent", user, meta)
 
 

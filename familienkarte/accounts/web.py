@@ -24,6 +24,7 @@ from familienkarte.db import Tx
 from familienkarte.errors import N_
 from familienkarte.ratelimit import Limiter
 from familienkarte.runtime import Runtime
+from familienkarte.web.flash import redirect_with_flash
 from familienkarte.web.problems import login_target
 
 T = TypeVar("T")
@@ -197,8 +198,7 @@ class SignInController(Controller):
     ) -> Redirect:
         signed_in = await tx.run(lambda s: services.sign_in_with_link(s, token, meta=meta))
         _start_session(web_session, signed_in)
-        web_session["flash"] = N_("You are signed in.")
-        return Redirect(signed_in.landing, status_code=303)
+        return redirect_with_flash(web_session, signed_in.landing, N_("You are signed in."))
 
     @post("/logout")
     async def logout(
@@ -210,8 +210,7 @@ class SignInController(Controller):
     ) -> Redirect:
         await tx.run(lambda s: services.record_sign_out(s, maybe_principal, meta=meta))
         web_session.clear()
-        web_session["flash"] = N_("You are signed out.")
-        return Redirect("/", status_code=303)
+        return redirect_with_flash(web_session, "/", N_("You are signed out."))
 
     @get("/password/forgot")
     async def forgot_password_page(self) -> Template:
@@ -252,8 +251,7 @@ class SignInController(Controller):
     ) -> Redirect:
         password, confirm = form.get("password", ""), form.get("password_confirm", "")
         await tx.run(lambda s: services.set_password_with_link(s, token, password, confirm, meta=meta))
-        web_session["flash"] = N_("Your password is set. You can sign in with it now.")
-        return Redirect("/login", status_code=303)
+        return redirect_with_flash(web_session, "/login", N_("Your password is set. You can sign in with it now."))
 
 
 class AccountController(Controller):
@@ -293,8 +291,11 @@ class AccountController(Controller):
         # Every other session has ended; this one goes on under a new id.
         web_session.rotate()
         web_session["epoch"] = epoch
-        web_session["flash"] = N_("Your password has been changed. You have been signed out on your other devices.")
-        return Redirect("/account", status_code=303)
+        return redirect_with_flash(
+            web_session,
+            "/account",
+            N_("Your password has been changed. You have been signed out on your other devices."),
+        )
 
     @post("/sign-out-everywhere")
     async def sign_out_everywhere(
@@ -306,8 +307,9 @@ class AccountController(Controller):
     ) -> Redirect:
         await tx.run(lambda s: services.sign_out_everywhere(s, principal, meta=meta))
         web_session.clear()
-        web_session["flash"] = N_("You have been signed out on all devices, this one included.")
-        return Redirect("/login", status_code=303)
+        return redirect_with_flash(
+            web_session, "/login", N_("You have been signed out on all devices, this one included.")
+        )
 
     @get("/totp", opt=STAFF_OPT)
     async def totp_page(
@@ -341,8 +343,11 @@ class AccountController(Controller):
             lambda s: services.confirm_totp(s, principal, code, secret_key=secret_key, meta=meta),
             count=[(runtime.login_limiter, f"totp:{principal.user_id}"), (runtime.login_ip_limiter, _ip(meta))],
         )
-        web_session["flash"] = N_("Two-step sign-in is on. From now on you will be asked for a code when you sign in.")
-        return Redirect("/account", status_code=303)
+        return redirect_with_flash(
+            web_session,
+            "/account",
+            N_("Two-step sign-in is on. From now on you will be asked for a code when you sign in."),
+        )
 
     @post("/totp/disable", opt={**STAFF_OPT, "form_template": "accounts/totp.html"})
     async def disable_totp(
@@ -360,8 +365,7 @@ class AccountController(Controller):
             lambda s: services.disable_totp(s, principal, code, secret_key=secret_key, meta=meta),
             count=[(runtime.login_limiter, f"totp:{principal.user_id}"), (runtime.login_ip_limiter, _ip(meta))],
         )
-        web_session["flash"] = N_("Two-step sign-in is off.")
-        return Redirect("/account", status_code=303)
+        return redirect_with_flash(web_session, "/account", N_("Two-step sign-in is off."))
 
 
 ROUTES: list[Any] = [SignInController, AccountController]

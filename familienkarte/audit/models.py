@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from familienkarte.db import Base, utcnow
@@ -14,6 +14,8 @@ class AuditEntry(Base):
     """Who did what to which record, when and from where. Written by ``audit.services.record`` only."""
 
     __tablename__ = "audit_log"
+    # A family's export and erasure find the entries about their records.
+    __table_args__ = (Index("ix_audit_log_object_type_object_id", "object_type", "object_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

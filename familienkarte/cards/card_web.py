@@ -14,11 +14,12 @@ from familienkarte.accounts.guards import roles_opt
 from familienkarte.accounts.principal import Principal, RequestMeta
 from familienkarte.accounts.roles import Role
 from familienkarte.accounts.sessions import SessionState
-from familienkarte.cards import credentials
+from familienkarte.cards import credentials, printing
 from familienkarte.city import load_city
 from familienkarte.db import Tx, utcnow
 from familienkarte.errors import N_
 from familienkarte.runtime import Runtime
+from familienkarte.web.flash import redirect_with_flash
 
 CARD_PATH = "/card"
 
@@ -37,10 +38,10 @@ class CardPageController(Controller):
         web_session: NamedDependency[SessionState],
     ) -> Template:
         city = load_city(runtime.settings.city)
-        view = await tx.read(lambda s: credentials.find_card_view(s, principal, city, utcnow()))
+        page = await tx.read(lambda s: printing.family_card_page(s, principal, city, utcnow()))
         # The session's token for the page's JSON requests (X-CSRF-Token). Litestar's own template callable named
         # csrf_token shadows the project's global of that name, so the token is handed over here.
-        return Template("cards/card.html", context={"card": view, "csrf": web_session.csrf_token()})
+        return Template("cards/card.html", context={"card": page.card, "page": page, "csrf": web_session.csrf_token()})
 
     @post("/credentials/{credential_id:uuid}/revoke")
     async def revoke(
@@ -52,8 +53,7 @@ class CardPageController(Controller):
         web_session: NamedDependency[SessionState],
     ) -> Redirect:
         await tx.run(lambda s: credentials.revoke_credential(s, principal, credential_id, utcnow(), meta=meta))
-        web_session["flash"] = N_("Removed. The code on that device no longer works.")
-        return Redirect(CARD_PATH, status_code=303)
+        return redirect_with_flash(web_session, CARD_PATH, N_("Removed. The code on that device no longer works."))
 
 
 ROUTES: list[Any] = [CardPageController]

@@ -6,10 +6,10 @@ import datetime as dt
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from familienkarte.db import Base, TimestampMixin, new_uuid
+from familienkarte.db import Base, TimestampMixin, new_uuid, utcnow
 
 
 class CredentialKind(StrEnum):
@@ -21,6 +21,12 @@ class CredentialStatus(StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
     SUSPENDED = "suspended"
+
+
+class PrintJobStatus(StrEnum):
+    QUEUED = "queued"
+    READY = "ready"
+    FAILED = "failed"
 
 
 def _in(values: type[StrEnum]) -> str:
@@ -59,3 +65,29 @@ class CardCredential(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(20), default=CredentialStatus.ACTIVE.value)
     revoked_at: Mapped[dt.datetime | None]
     revoked_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class PrintJob(TimestampMixin, Base):
+    """An order of a printed card: queued by the family or staff, rendered to a PDF by a worker (queue ``print``).
+
+    The worker issues the printed credential (``credential_id``) and stores the PDF (a credit-card sized card and
+    an A4 letter) in ``pdf``; the family or staff download it while the credential is active.
+    """
+
+    __tablename__ = "print_jobs"
+    __table_args__ = (CheckConstraint(f"status IN ({_in(PrintJobStatus)})", name="status_known"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cards.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("card_credentials.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20), default=PrintJobStatus.QUEUED.value)
+    requested_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # True when staff ordered it (the letter goes out by post), False when the family did (they download it).
+    by_staff: Mapped[bool] = mapped_column(default=False)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    ready_at: Mapped[dt.datetime | None]

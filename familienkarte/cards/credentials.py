@@ -14,8 +14,8 @@ Rules made here:
 - Each adult may have at most :data:`MAX_PHONE_DEVICES` active phone credentials.
 - Any adult of the household may revoke any of the household's credentials (a lost phone is often reported by
   the other parent); only the adult who activated a phone may renew its credential.
-- Entitlement flags (``e``): bit 0 is the city's additional tier once staff have approved it. Households can only
-  claim the tier so far, and no approval of it is stored yet, so ``e`` is 0 for every card until there is one.
+- Entitlement flags (``e``): bit 0 is the city's additional tier, set once staff have checked the household's
+  tier number and approved it (``Household.tier_approved``). A claim alone sets nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ from familienkarte.credentials.status_list import REVOKED
 from familienkarte.errors import N_, Conflict, FieldError, InvalidInput, NotFound
 
 PHONE_LIFETIME: Final = dt.timedelta(days=30)
+# Bit 0 of the entitlement flags (``e``): the city's additional tier (CREDENTIAL.md).
+TIER_FLAG: Final = 1
 MAX_PHONE_DEVICES: Final = 5
 DEVICE_NAME_MAX: Final = 60
 # Longer input is refused before it is decoded; a device key is 44 characters.
@@ -109,7 +111,7 @@ def card_claims(
 
     ``device_key`` makes it a phone credential. ``exp`` is the end of the card's validity, or ``now + lifetime``
     when that is earlier (``lifetime=None`` for a printed card, which lives as long as the card). ``nbf`` is set
-    only for a card whose validity starts after ``now``. ``e`` is 0: see the module's note on the tier.
+    only for a card whose validity starts after ``now``. ``e`` bit 0: the tier approved by staff.
     """
     end = end_of_validity(card, timezone)
     exp = end if lifetime is None else min(end, now + lifetime)
@@ -120,7 +122,7 @@ def card_claims(
         a=len(adults),
         c=tuple(sorted(_year_month(child) for child in children)),
         s=status_index,
-        e=0,
+        e=TIER_FLAG if household.tier_approved else 0,
         l=status_list_id,
         k=device_key,
         nbf=int(start.timestamp()) if start > now else None,

@@ -50,6 +50,13 @@ class Household(TimestampMixin, Base):
     locale: Mapped[str] = mapped_column(String(16))
     tier_claimed: Mapped[bool] = mapped_column(default=False)
     tier_number: Mapped[str | None] = mapped_column(String(64))
+    # Staff checked the tier number when approving: bit 0 of the credentials' entitlement flags (``e``).
+    tier_approved: Mapped[bool] = mapped_column(default=False)
+    # When the family last re-confirmed the household's facts to renew the card.
+    confirmed_at: Mapped[dt.datetime | None]
+    # When the family deleted their account: names, e-mail addresses, children and the street are gone; the
+    # postal code and district stay for anonymous statistics.
+    erased_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     adults: Mapped[list[HouseholdAdult]] = relationship(
@@ -126,3 +133,8 @@ class Card(TimestampMixin, Base):
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_until: Mapped[dt.date] = mapped_column(Date)
     issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The last change of ``status`` by staff, the system or the family, with the reason given (staff must give one).
+    status_changed_at: Mapped[dt.datetime | None]
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    # The expiry reminder went out for the current ``valid_until``; cleared when the card is renewed.
+    reminder_sent_at: Mapped[dt.datetime | None]

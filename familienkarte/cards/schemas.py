@@ -80,6 +80,7 @@ class AdultRead:
 
 @dataclass(frozen=True)
 class CardRead:
+    id: uuid.UUID
     number: str
     formatted_number: str
     status: str

@@ -36,6 +36,7 @@ from familienkarte.cards.eligibility import (
     check_eligibility,
 )
 from familienkarte.cards.errors import AlreadyDecided, ApplicationRefused, DuplicateApplication
+from familienkarte.cards.household_mail import MailText, mail_household
 from familienkarte.cards.models import (
     ACTIVE_STATUSES,
     OPEN_STATUSES,
@@ -60,9 +61,8 @@ from familienkarte.cards.schemas import (
 )
 from familienkarte.city import City
 from familienkarte.credentials.card_numbers import format_card_number, new_card_number
-from familienkarte.db import utcnow
+from familienkarte.db import serialise, utcnow
 from familienkarte.errors import N_, Conflict, FieldError, InvalidInput, NotFound
-from familienkarte.mail.services import queue_email
 
 # Rows read from the form: more than any page offers, so that a crafted form meets the rules, not a silent cut.
 ADULT_ROWS_READ = 10
@@ -77,6 +77,12 @@ PER_PAGE = 25
 CARD_NUMBER_ATTEMPTS = 10
 APPROVAL_LINK_HOURS = INVITATION_LINK_HOURS
 CHECKED = ("on", "yes", "true", "1")
+# Serialises the duplicate check with the insert that follows it, so two submissions of one household sent at the
+# same moment (a double click, two adults at once) cannot both pass it. Applications are rare: one lock is enough.
+APPLICATIONS_LOCK = 0x464B_0003
+# The caseworker's finding on a claimed tier: the pass number was checked and is valid, or it was not.
+TIER_APPROVED = "approved"
+TIER_REFUSED = "refused"
 
 _HOUSE_NUMBER = re.compile(r"^[0-9]{1,5}[0-9A-Za-z /-]{0,15}$")
 _POSTAL = re.compile(r"^[0-9]{5}$")
@@ -363,6 +369,7 @@ def submit_application(
         )
     key = address_key(application.postal_code, application.street, application.house_number)
     emails = [a.email for a in application.adults]
+    serialise(session, APPLICATIONS_LOCK, Household)
     if _is_duplicate(session, key, {_fold(a.last_name) for a in application.adults}, emails):
         raise DuplicateApplication()
     users = _users_for(session, application.adults, application.locale)
@@ -418,25 +425,15 @@ def submit_application(
     if city.auto_approve and not household.tier_claimed:
         card = _approve(session, city, record, household, None, today, base_url, meta, number_source, auto=True)
         return ApplicationReceived(record.id, record.status, card.number)
-    _mail_household(session, household, _received_mail(city, record))
+    mail_household(session, household, _received_mail(city, record))
     return ApplicationReceived(record.id, record.status)
 
 
 # E-mail ---------------------------------------------------------------------------------------------------------
 
-MailText = Callable[[HouseholdAdult], tuple[str, str]]
-
 
 def _reference(application: Application) -> str:
     return application.id.hex[:8].upper()
-
-
-def _mail_household(session: Session, household: Household, text: MailText) -> None:
-    """One e-mail to each adult, in the household's language."""
-    with i18n.use_locale(household.locale):
-        for adult in household.adults:
-            subject, body = text(adult)
-            queue_email(session, to=adult.email, subject=subject, body_text=body)
 
 
 def _received_mail(city: City, application: Application) -> MailText:
@@ -538,7 +535,9 @@ def _approve(
     number_source: Callable[[], str],
     *,
     auto: bool = False,
+    tier_approved: bool = False,
 ) -> Card:
+    household.tier_approved = tier_approved
     card = issue_card(session, city, household, record, today, number_source)
     record.status = ApplicationStatus.APPROVED.value
     record.decided_at = utcnow()
@@ -550,7 +549,12 @@ def _approve(
         "application.approved",
         "application",
         record.id,
-        details={"card_id": str(card.id), "valid_until": card.valid_until.isoformat(), "automatic": auto},
+        details={
+            "card_id": str(card.id),
+            "valid_until": card.valid_until.isoformat(),
+            "automatic": auto,
+            "tier_approved": tier_approved,
+        },
         meta=meta,
     )
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_([a.user_id for a in household.adults])))}
@@ -578,7 +582,7 @@ def _approve(
             login=f"{base_url}/login/family",
         )
 
-    _mail_household(session, household, text)
+    mail_household(session, household, text)
     return card
 
 
@@ -592,11 +596,39 @@ def approve_application(
     today: dt.date | None = None,
     meta: RequestMeta | None = None,
     number_source: Callable[[], str] = new_card_number,
+    tier: str | None = None,
 ) -> Card:
-    """Approve an open application and issue the card; the family is e-mailed a link to see it."""
+    """Approve an open application and issue the card; the family is e-mailed a link to see it.
+
+    When the household claims the city's tier, the caseworker states whether they checked the pass number and
+    found it valid (``tier``: ``approved`` or ``refused``); only then is the tier part of the card (bit 0 of
+    ``e``). A refused tier does not stop the card itself.
+    """
     record, household = _load(session, application_id, lock=True)
     _decidable(record)
-    return _approve(session, city, record, household, principal, today or city.today(), base_url, meta, number_source)
+    tier_approved = read_tier_decision(household, tier)
+    return _approve(
+        session,
+        city,
+        record,
+        household,
+        principal,
+        today or city.today(),
+        base_url,
+        meta,
+        number_source,
+        tier_approved=tier_approved,
+    )
+
+
+def read_tier_decision(household: Household, tier: str | None) -> bool:
+    """Whether the household gets the tier: required and checked when one is claimed, never without a claim."""
+    if not household.tier_claimed:
+        return False
+    choice = (tier or "").strip()
+    if choice not in (TIER_APPROVED, TIER_REFUSED):
+        raise InvalidInput.one("tier", N_("Please state whether you checked the pass number and found it valid."))
+    return choice == TIER_APPROVED
 
 
 def _decision_text(raw: str, field_name: str, missing: str) -> str:
@@ -645,7 +677,7 @@ def reject_application(
             reference=_reference(record),
         )
 
-    _mail_household(session, household, text)
+    mail_household(session, household, text)
 
 
 def request_information(
@@ -686,7 +718,7 @@ def request_information(
             reference=_reference(record),
         )
 
-    _mail_household(session, household, text)
+    mail_household(session, household, text)
 
 
 # Staff reading --------------------------------------------------------------------------------------------------
@@ -781,4 +813,6 @@ def application_detail(
 
 
 def _card_read(card: Card) -> CardRead:
-    return CardRead(card.number, format_card_number(card.number), card.status, card.valid_from, card.valid_until)
+    return CardRead(
+        card.id, card.number, format_card_number(card.number), card.status, card.valid_from, card.valid_until
+    )

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_der_private_key,
 )
-from sqlalchemy import CursorResult, false, func, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from familienkarte import secretbox
@@ -58,7 +58,7 @@ from familienkarte.credentials.errors import (
 from familienkarte.credentials.fk1 import DEFAULT_LEEWAY, IssuerKey, StatusLookup
 from familienkarte.credentials.models import IssuerKeyRecord, StatusListRecord
 from familienkarte.credentials.status_list import REVOKED, SUSPENDED, VALID, StatusList
-from familienkarte.db import utcnow
+from familienkarte.db import is_postgresql, serialise, sqlite_write_lock, utcnow
 from familienkarte.outbox_wake import wake_after_commit
 
 log = logging.getLogger("familienkarte.credentials")
@@ -93,27 +93,8 @@ _KEYS_LOCK: Final = 0x464B_0001
 _LISTS_LOCK: Final = 0x464B_0002
 
 
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def _exclusive(session: Session, lock_id: int) -> None:
-    """Serialise this transaction with every other one that asks for the same lock, until it ends."""
-    if _is_postgresql(session):
-        session.execute(select(func.pg_advisory_xact_lock(lock_id)))
-    else:
-        _sqlite_write_lock(session)
-
-
-def _sqlite_write_lock(session: Session) -> None:
-    # An UPDATE that matches nothing still starts the transaction (the driver sends BEGIN before it) and takes
-    # the database's write lock, waiting for it as long as busy_timeout allows; reads after it are current.
-    session.execute(
-        update(StatusListRecord)
-        .where(false())
-        .values(id=StatusListRecord.id)
-        .execution_options(synchronize_session=False)
-    )
+    serialise(session, lock_id, StatusListRecord)
 
 
 # Issuer keys ------------------------------------------------------------------------------------------------------
@@ -410,8 +391,8 @@ def set_status(session: Session, list_id: int, index: int, status: int, *, now: 
         raise ValueError(f"status must be one of {STATUSES}")
     if type(list_id) is not int or not 1 <= list_id <= _MAX_LIST_ID:
         raise StatusListNotFound()
-    if not _is_postgresql(session):
-        _sqlite_write_lock(session)
+    if not is_postgresql(session):
+        sqlite_write_lock(session, StatusListRecord)
     row = session.scalar(
         select(StatusListRecord)
         .where(StatusListRecord.id == list_id)

@@ -19,6 +19,7 @@ from familienkarte.city import load_city
 from familienkarte.db import Tx
 from familienkarte.errors import N_
 from familienkarte.runtime import Runtime
+from familienkarte.web.flash import redirect_with_flash
 
 QUEUE_OPT = roles_opt(Role.CASEWORKER, Role.ADMIN)
 DECIDE_FORM = {"form_template": "staff_applications/decide.html"}
@@ -35,8 +36,7 @@ STATUS_LABELS: dict[str, str] = {
 
 
 def _back(web_session: SessionState, application_id: uuid.UUID, message: str) -> Redirect:
-    web_session["flash"] = message
-    return Redirect(f"/staff/applications/{application_id}", status_code=303)
+    return redirect_with_flash(web_session, f"/staff/applications/{application_id}", message)
 
 
 class ApplicationQueueController(Controller):
@@ -76,12 +76,16 @@ class ApplicationQueueController(Controller):
         principal: NamedDependency[Principal],
         meta: NamedDependency[RequestMeta],
         web_session: NamedDependency[SessionState],
+        form: NamedDependency[dict[str, str]],
         application_id: FromPath[uuid.UUID],
     ) -> Redirect:
         city = load_city(runtime.settings.city)
         base_url = runtime.settings.base_url
+        tier = form.get("tier")
         await tx.run(
-            lambda s: services.approve_application(s, city, principal, application_id, base_url=base_url, meta=meta)
+            lambda s: services.approve_application(
+                s, city, principal, application_id, base_url=base_url, meta=meta, tier=tier
+            )
         )
         return _back(web_session, application_id, N_("The application has been approved and the card issued."))
 

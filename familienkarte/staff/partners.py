@@ -18,6 +18,7 @@ from familienkarte.accounts.roles import Role
 from familienkarte.accounts.sessions import SessionState
 from familienkarte.db import Tx
 from familienkarte.errors import N_
+from familienkarte.web.flash import redirect_with_flash
 
 KEYS_TEMPLATE = "staff_partners/keys.html"
 
@@ -78,8 +79,9 @@ class StaffPartnersController(Controller):
         web_session: NamedDependency[SessionState],
     ) -> Redirect:
         await tx.run(lambda s: api_keys.revoke_key(s, principal, partner_id, key_id, meta=meta))
-        web_session["flash"] = N_("The key has been revoked. It no longer works.")
-        return Redirect(keys_path(partner_id), status_code=303)
+        return redirect_with_flash(
+            web_session, keys_path(partner_id), N_("The key has been revoked. It no longer works.")
+        )
 
 
 ROUTES: list[Any] = [StaffPartnersController]

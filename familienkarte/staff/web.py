@@ -19,6 +19,7 @@ from familienkarte.accounts.sessions import SessionState
 from familienkarte.db import Tx
 from familienkarte.errors import N_
 from familienkarte.runtime import Runtime
+from familienkarte.web.flash import redirect_with_flash
 
 ADMIN_OPT = roles_opt(Role.ADMIN)
 
@@ -84,8 +85,7 @@ class StaffHomeController(Controller):
 
 
 def _back_to(web_session: SessionState, user_id: uuid.UUID, message: str) -> Redirect:
-    web_session["flash"] = message
-    return Redirect(f"/staff/users/{user_id}", status_code=303)
+    return redirect_with_flash(web_session, f"/staff/users/{user_id}", message)
 
 
 _ROLE_CHOICES = {"role_choices": services.STAFF_ROLE_CHOICES}
@@ -133,8 +133,11 @@ class StaffAccountsController(Controller):
                 meta=meta,
             )
         )
-        web_session["flash"] = N_("The account has been created. We have e-mailed a link to choose a password.")
-        return Redirect("/staff/users", status_code=303)
+        return redirect_with_flash(
+            web_session,
+            "/staff/users",
+            N_("The account has been created. We have e-mailed a link to choose a password."),
+        )
 
     @get("/users/{user_id:uuid}")
     async def user_page(self, tx: NamedDependency[Tx], user_id: FromPath[uuid.UUID]) -> Template:

@@ -7,6 +7,7 @@ import re
 import secrets
 import time
 from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
@@ -20,22 +21,37 @@ log = logging.getLogger("familienkarte.access")
 LOCALE_COOKIE = "fk_lang"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "manifest-src 'self'",
-        "worker-src 'self'",
-    ]
-)
+CSP_DIRECTIVES: dict[str, str] = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data: blob:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+    "manifest-src": "'self'",
+    "worker-src": "'self'",
+}
+CSP = "; ".join(f"{name} {value}" for name, value in CSP_DIRECTIVES.items())
+
+
+def tile_source(tile_url: str) -> str:
+    """The CSP source of a map tile server: its scheme and host (a ``{s}`` subdomain becomes ``*.``)."""
+    parts = urlsplit(tile_url)
+    host = parts.netloc.replace("{s}.", "*.", 1)
+    return f"{parts.scheme}://{host}"
+
+
+def csp_with_tiles(tile_url: str) -> str:
+    """The site's policy plus images from the tile server: sent by the map page only, so that every other page
+    keeps loading images from this site alone."""
+    directives = dict(CSP_DIRECTIVES)
+    directives["img-src"] = f"{directives['img-src']} {tile_source(tile_url)}"
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
 
 SECURITY_HEADERS = {
     "content-security-policy": CSP,
@@ -83,11 +99,22 @@ def _chosen_locale(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, default_locale: str, hsts: bool, locale_cookie_secure: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        default_locale: str,
+        hsts: bool,
+        locale_cookie_secure: bool,
+        map_pages: tuple[str, ...] = (),
+        map_csp: str | None = None,
+    ) -> None:
         self.app = app
         self.default_locale = default_locale
         self.hsts = hsts
         self.locale_cookie_secure = locale_cookie_secure
+        # Pages with a map (paths starting so) get ``map_csp``: the site's policy plus the tile server's images.
+        self.map_pages = map_pages
+        self.map_csp = map_csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -101,6 +128,7 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})
         scope["state"]["locale"] = locale
         chosen = _chosen_locale(scope)
+        path: str = scope.get("path", "")
         i18n.set_locale(locale)
         started = time.perf_counter()
         status = 500
@@ -111,6 +139,8 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = MutableScopeHeaders.from_message(message)
                 headers["x-request-id"] = request_id
+                if self.map_csp and "content-security-policy" not in headers and path.startswith(self.map_pages):
+                    headers["content-security-policy"] = self.map_csp
                 for name, value in SECURITY_HEADERS.items():
                     if name not in headers:
                         headers[name] = value

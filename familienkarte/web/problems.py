@@ -19,6 +19,7 @@ from familienkarte import errors as e
 from familienkarte.accounts.sessions import session_of
 from familienkarte.i18n import gettext
 from familienkarte.web.csrf import FORM_SCOPE_KEY
+from familienkarte.web.flash import FLASH_KEY
 
 log = logging.getLogger("familienkarte.errors")
 
@@ -124,7 +125,7 @@ def _login_redirect(request: Request[Any, Any, Any]) -> Response[Any]:
     state = session_of(request.scope)
     if state.get("expired"):
         # The sign-in page comes after a redirect: carry the reason over as a one-time note.
-        state["flash"] = SESSION_ENDED
+        state[FLASH_KEY] = SESSION_ENDED
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     login = request.route_handler.opt.get("login_path", "/login") if request.scope.get("route_handler") else "/login"
     return Redirect(f"{login}?next={quote(target, safe='/')}", status_code=303)

@@ -13,6 +13,7 @@ from litestar.template.config import TemplateConfig
 from markupsafe import Markup, escape
 
 from familienkarte import i18n
+from familienkarte.web.maps import map_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATE_DIRS = [ROOT / "familienkarte" / "templates", ROOT / "partner_portal" / "templates"]
@@ -45,8 +46,9 @@ def csrf_field(request: Any) -> Markup:
 def flash_message(request: Any) -> str | None:
     """A one-time note for the next page ("Saved."), stored as a message id and translated here."""
     from familienkarte.accounts.sessions import session_of
+    from familienkarte.web.flash import FLASH_KEY
 
-    message = session_of(request.scope).pop("flash")
+    message = session_of(request.scope).pop(FLASH_KEY)
     return _translate(message) if message else None
 
 
@@ -67,6 +69,7 @@ def make_environment() -> Environment:
         text_direction=i18n.text_direction,
         csrf_field=csrf_field,
         flash_message=flash_message,
+        map_config=map_config,
     )
     env.filters["datetime"] = lambda v, fmt="medium": i18n.format_datetime(_local(v), fmt) if v else ""
     env.filters["date"] = lambda v, fmt="medium": i18n.format_date(v, fmt) if v else ""

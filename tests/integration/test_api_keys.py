@@ -246,8 +246,8 @@ def test_revoked_key_gets_401_and_revoking_again_is_fine(client: Client, db: Fac
     assert row.revoked_by_id == owner.id
 
 
-@pytest.mark.parametrize("status", ["suspended", "rejected"])
-def test_keys_of_a_suspended_or_rejected_partner_get_401(
+@pytest.mark.parametrize("status", ["suspended", "rejected", "pending", "changes_requested", "unconfirmed"])
+def test_keys_of_a_partner_that_is_not_approved_get_401(
     client: Client, db: Factory, make_user: Any, status: str
 ) -> None:
     owner = make_user(Role.PARTNER_OWNER)

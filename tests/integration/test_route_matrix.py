@@ -44,6 +44,10 @@ KNOWN = {
     ("GET", "/partner"),
     ("POST", "/partner/keys/{key_id}/revoke"),
     ("GET", "/staff/partners"),
+    ("GET", "/partner/benefits"),
+    ("POST", "/partner/benefits/{benefit_id}/submit"),
+    ("GET", "/card"),
+    ("POST", "/staff/cards/{card_id}/status/{change_name}"),
 }
 
 SAMPLE_VALUES: dict[type, Callable[[], str]] = {

@@ -175,3 +175,23 @@ def test_eligibility_defaults_apply_when_the_table_is_left_out() -> None:
     city = parse_city("my.toml", data, "my")
     assert city.eligibility.max_adults == 2
     assert city.eligibility.expected_children_count is True
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([50.9], "expected [latitude, longitude] in decimal degrees, got [50.9]"),
+        (["50.9", "6.9"], "expected [latitude, longitude] in decimal degrees, got ['50.9', '6.9']"),
+        ([95.0, 6.9], "latitude -90 to 90 and longitude -180 to 180, got [95.0, 6.9]"),
+    ],
+)
+def test_the_map_centre_is_a_pair_of_coordinates(value: Any, message: str) -> None:
+    data = koeln_data()
+    data["map_center"] = value
+    assert problem(data) == f"my.toml: map_center: {message}"
+
+
+def test_maps_open_on_the_city_centre() -> None:
+    city = load_city("koeln")
+    assert city.map_center == pytest.approx((50.94, 6.96), abs=0.01)
+    assert city.map_zoom == 12

@@ -299,14 +299,16 @@ def test_the_image_runs_as_a_user_with_a_health_check_on_port_8000() -> None:
     assert json.loads(final["CMD"][-1]) == ["serve"]
 
 
-def test_the_api_page_finds_its_files_in_the_image() -> None:
+def test_every_front_end_library_the_site_serves_is_in_the_image() -> None:
+    """Each vendor folder the app mounts (the API page, the card's QR code, the map) is copied into the image."""
     from familienkarte.app import ROOT as APP_ROOT
-    from familienkarte.app import VENDOR_DIR
+    from familienkarte.app import VENDOR_MOUNTS
 
     final = dockerfile_instructions(runtime_stage())
     assert final["WORKDIR"] == ["/app"]
-    target = "/app/" + (VENDOR_DIR / "swagger-ui-dist").relative_to(APP_ROOT).as_posix()
-    assert any(copy.startswith("--from=frontend") and copy.endswith(target) for copy in final["COPY"])
+    for folder in VENDOR_MOUNTS.values():
+        target = "/app/" + folder.relative_to(APP_ROOT).as_posix()
+        assert any(copy.startswith("--from=frontend") and copy.endswith(target) for copy in final["COPY"]), target
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:

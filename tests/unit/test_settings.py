@@ -31,10 +31,13 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "FK_SMTP_PORT": ("smtp", "whole number"),
     "FK_SMTP_STARTTLS": ("sometimes", "true or false"),
     "FK_CITY": ("berlin", "neither a shipped city"),
+    "FK_MAP_TILE_URL": ("https://tiles.example/{z}/{x}.png", "{y}"),
+    "FK_MAP_ATTRIBUTION_URL": ("tiles.example", "http(s)://"),
 }
 # Free text or paths: every value is accepted, so there is no parse error to check.
 ANY_VALUE = {
     "FK_DATA_DIR",
+    "FK_MAP_ATTRIBUTION",
     "FK_HOST",
     "FK_MAIL_FROM",
     "FK_MAIL_DIR",

@@ -5,6 +5,8 @@
 // - the page itself (/card): network first, the cached copy when the network fails;
 // - its static files: from the cache at once, refreshed in the background for the next visit.
 // API requests are never cached: the credential lives in IndexedDB, not in HTTP caches.
+// Matches ignore Vary: the server's responses vary by language and cookie for shared HTTP caches, but this cache
+// belongs to one phone, and a request carrying Accept-Language would otherwise miss it offline.
 
 const CACHE = "familienkarte-card-v1";
 const PAGE = "/card";
@@ -69,14 +71,14 @@ async function pageNetworkFirst(request) {
       return response;
     }
     if (response.status >= 500) {
-      const cached = await cache.match(PAGE);
+      const cached = await cache.match(PAGE, { ignoreVary: true });
       if (cached) {
         return cached;
       }
     }
     return response;
   } catch (error) {
-    const cached = await cache.match(PAGE);
+    const cached = await cache.match(PAGE, { ignoreVary: true });
     if (cached) {
       return cached;
     }
@@ -86,7 +88,7 @@ async function pageNetworkFirst(request) {
 
 async function staticCacheFirst(event) {
   const cache = await caches.open(CACHE);
-  const cached = await cache.match(event.request, { ignoreSearch: true });
+  const cached = await cache.match(event.request, { ignoreSearch: true, ignoreVary: true });
   const refresh = fetch(event.request)
     .then(async (response) => {
       if (response.ok && response.type === "basic") {

@@ -212,6 +212,29 @@ class CardPage {
     this.showClockWarning();
     await this.show();
     this.qrBox.focus();
+    await this.refreshDevices();
+  }
+
+  // The list of phones and printed cards as the server renders it now, so that the new phone is listed
+  // without a reload. Offline or on any error the list stays as it was.
+  async refreshDevices() {
+    const section = document.getElementById("devices");
+    if (!section) {
+      return;
+    }
+    try {
+      const response = await fetch(window.location.pathname, { credentials: "same-origin", cache: "no-store" });
+      if (!response.ok) {
+        return;
+      }
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.getElementById("devices");
+      if (fresh) {
+        section.replaceChildren(...fresh.childNodes);
+      }
+    } catch {
+      // keep the list as it is
+    }
   }
 
   failureText(error) {

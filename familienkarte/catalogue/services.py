@@ -1,0 +1,943 @@
+"""The public side of partners and benefits: the catalogue, a partner's page, the benefit finder and open data.
+
+No sign-in is needed for any of it. A benefit is *visible* when it is published, its partner approved and its
+``valid_until`` not passed (:func:`visible`); everything here shows only visible benefits of approved partners.
+Filtering, counting and paging happen in SQL, so a page costs the same with 20,000 benefits as with 20.
+
+A benefit's locations are the active locations linked to it (``benefit_locations``); the district filter and the
+distance order use those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from babel.numbers import format_decimal
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from familienkarte import i18n
+from familienkarte.accounts.principal import Principal
+from familienkarte.accounts.roles import Role
+from familienkarte.benefits import rules
+from familienkarte.benefits.fields import COLUMN_KEYS
+from familienkarte.benefits.models import Benefit, BenefitKind, BenefitStatus, benefit_locations
+from familienkarte.benefits.views import KIND_LABELS, BenefitCard, LocationLine, benefit_card
+from familienkarte.cards.models import Card, Child, Household, HouseholdAdult
+from familienkarte.errors import N_, FieldError, InvalidInput, NotFound
+from familienkarte.partners.models import Location, Partner, PartnerStatus
+from familienkarte.partners.vocabulary import ACCESSIBILITY_FEATURES, CATEGORIES, WEEKDAYS
+from familienkarte.transit import NearbyStop, nearest_stops
+
+DEFAULT_PER_PAGE: Final = 20
+MAX_PER_PAGE: Final = 100
+MAX_PAGE: Final = 100_000
+MAX_AGE: Final = 26
+MAX_QUERY_LENGTH: Final = 100
+MAX_QUERY_WORDS: Final = 8
+SORTS: Final = ("newest", "name", "distance")
+SORT_LABELS: Final[dict[str, str]] = {
+    "newest": N_("Newest first"),
+    "name": N_("By name"),
+    "distance": N_("Nearest first"),
+}
+# Metres per degree of latitude (and of longitude at the equator) on a sphere of the earth's mean radius.
+METRES_PER_DEGREE: Final = 111_195.0
+# A distance that sorts after every real one (benefits without a location with coordinates).
+FAR_AWAY: Final = 1.0e12
+
+FINDER_MAX_ADULTS: Final = 10
+FINDER_MAX_CHILDREN: Final = 12
+# The finder shows this many benefits per category (the rest: a link to the catalogue) and this many coming up.
+# In a big city a family may use thousands: building every card made the page take seconds.
+FINDER_SHOWN_PER_CATEGORY: Final = 12
+FINDER_COMING_UP_SHOWN: Final = 20
+
+
+class NoFamilyCard(NotFound):
+    code = "no_card"
+    message = N_("There is no family card for you yet. Enter your family's details in the form instead.")
+
+
+# The query ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogueQuery:
+    """What a reader asked the catalogue for, checked; build it with :func:`read_query`."""
+
+    category: str | None = None
+    district: str | None = None
+    kind: str | None = None
+    age: int | None = None
+    q: str | None = None
+    sort: str = "newest"
+    lat: float | None = None
+    lon: float | None = None
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+
+    @property
+    def words(self) -> list[str]:
+        return (self.q or "").split()[:MAX_QUERY_WORDS]
+
+    @property
+    def has_position(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+    def params(self, page: int | None = None) -> dict[str, str]:
+        """The query as URL parameters, defaults left out, so that a link keeps exactly the reader's filters."""
+        values: dict[str, str] = {}
+        for name in ("category", "district", "kind", "q"):
+            value = getattr(self, name)
+            if value:
+                values[name] = value
+        if self.age is not None:
+            values["age"] = str(self.age)
+        if self.sort != "newest":
+            values["sort"] = self.sort
+        if self.has_position:
+            values["lat"] = f"{self.lat:.5f}"
+            values["lon"] = f"{self.lon:.5f}"
+        if self.per_page != DEFAULT_PER_PAGE:
+            values["per_page"] = str(self.per_page)
+        wanted = self.page if page is None else page
+        if wanted != 1:
+            values["page"] = str(wanted)
+        return values
+
+    def url(self, path: str, page: int | None = None) -> str:
+        params = self.params(page)
+        return f"{path}?{urlencode(params)}" if params else path
+
+
+def _text(params: Mapping[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _whole(
+    params: Mapping[str, Any], name: str, low: int, high: int, message: str, errors: list[FieldError]
+) -> int | None:
+    raw = _text(params, name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        errors.append(FieldError(name, message, {"min": low, "max": high}))
+        return None
+    if not low <= value <= high:
+        errors.append(FieldError(name, message, {"min": low, "max": high}))
+        return None
+    return value
+
+
+def _coordinate(params: Mapping[str, Any], name: str, limit: int, errors: list[FieldError]) -> float | None:
+    raw = _text(params, name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not -limit <= value <= limit:
+        errors.append(
+            FieldError(
+                name, N_("%(name)s must be a number from -%(limit)s to %(limit)s."), {"name": name, "limit": limit}
+            )
+        )
+        return None
+    return value
+
+
+def read_query(params: Mapping[str, Any], *, districts: Sequence[str]) -> CatalogueQuery:
+    """The catalogue query from URL parameters; every bad value is refused with a message naming its parameter.
+
+    Empty values mean "any" (a filter form sends every field). Parameters the catalogue does not know (``lang``)
+    are ignored.
+    """
+    errors: list[FieldError] = []
+    category = _text(params, "category")
+    if category is not None and category not in CATEGORIES:
+        errors.append(FieldError("category", N_("There is no category %(value)s."), {"value": category}))
+        category = None
+    kind = _text(params, "kind")
+    if kind is not None and kind not in KIND_LABELS:
+        errors.append(FieldError("kind", N_("There is no kind of benefit %(value)s."), {"value": kind}))
+        kind = None
+    district = _text(params, "district")
+    if district is not None and district not in districts:
+        errors.append(FieldError("district", N_("There is no district %(value)s."), {"value": district}))
+        district = None
+    age = _whole(params, "age", 0, MAX_AGE, N_("The age must be a whole number from %(min)s to %(max)s."), errors)
+    q = _text(params, "q")
+    if q is not None and len(q) > MAX_QUERY_LENGTH:
+        errors.append(
+            FieldError("q", N_("The search text may have at most %(max)s characters."), {"max": MAX_QUERY_LENGTH})
+        )
+        q = None
+    page = _whole(params, "page", 1, MAX_PAGE, N_("The page must be a whole number from %(min)s to %(max)s."), errors)
+    per_page = _whole(
+        params, "per_page", 1, MAX_PER_PAGE, N_("per_page must be a whole number from %(min)s to %(max)s."), errors
+    )
+    lat = _coordinate(params, "lat", 90, errors)
+    lon = _coordinate(params, "lon", 180, errors)
+    lat_given, lon_given = _text(params, "lat") is not None, _text(params, "lon") is not None
+    if lat_given != lon_given:
+        missing = "lon" if lat_given else "lat"
+        errors.append(FieldError(missing, N_("Give both lat and lon, or neither.")))
+    sort = _text(params, "sort") or "newest"
+    if sort not in SORTS:
+        errors.append(FieldError("sort", N_("sort must be one of %(values)s."), {"values": ", ".join(SORTS)}))
+        sort = "newest"
+    elif sort == "distance" and not (lat_given and lon_given):
+        errors.append(FieldError("sort", N_("Sorting by distance (sort=distance) needs your position: lat and lon.")))
+    if errors:
+        raise InvalidInput(errors)
+    return CatalogueQuery(
+        category=category,
+        district=district,
+        kind=kind,
+        age=age,
+        q=q,
+        sort=sort,
+        lat=lat,
+        lon=lon,
+        page=page or 1,
+        per_page=per_page or DEFAULT_PER_PAGE,
+    )
+
+
+# Visibility and filters ----------------------------------------------------------------------------------------
+
+
+def visible(today: dt.date) -> ColumnElement[bool]:
+    """The benefits families see (the query must join ``Partner``)."""
+    return and_(
+        Benefit.status == BenefitStatus.PUBLISHED.value,
+        Partner.status == PartnerStatus.APPROVED.value,
+        or_(Benefit.valid_until.is_(None), Benefit.valid_until >= today),
+    )
+
+
+def _active_location_of_benefit() -> ColumnElement[bool]:
+    return and_(
+        benefit_locations.c.benefit_id == Benefit.id,
+        Location.id == benefit_locations.c.location_id,
+        Location.is_active.is_(True),
+    )
+
+
+def _language_texts(column: Any, locale: str) -> list[ColumnElement[str]]:
+    """The text of a JSON column in the reader's language and in German, as plain text (never the JSON keys)."""
+    languages = [locale] if locale == rules.DEFAULT_LANGUAGE else [locale, rules.DEFAULT_LANGUAGE]
+    return [func.lower(func.coalesce(column[language].as_string(), "")) for language in languages]
+
+
+def _filters(query: CatalogueQuery, locale: str) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.category:
+        conditions.append(Benefit.category == query.category)
+    if query.kind:
+        conditions.append(Benefit.kind == query.kind)
+    if query.age is not None:
+        conditions.append(or_(Benefit.child_age_min.is_(None), Benefit.child_age_min <= query.age))
+        conditions.append(or_(Benefit.child_age_max.is_(None), Benefit.child_age_max >= query.age))
+    if query.district:
+        conditions.append(exists().where(_active_location_of_benefit(), Location.district == query.district))
+    texts = [*_language_texts(Benefit.title, locale), *_language_texts(Benefit.description, locale)]
+    for word in query.words:
+        # Each word somewhere in a title or description; LIKE wildcards in the word are taken literally.
+        conditions.append(or_(*(text.contains(word.lower(), autoescape=True) for text in texts)))
+    return conditions
+
+
+def _distance_squared(lat: float, lon: float) -> Any:
+    """The smallest squared equirectangular distance (in degrees of latitude) from the position to one of the
+    benefit's active locations with coordinates; NULL when it has none. Plain arithmetic, so any database can
+    compute it, and accurate enough to order places within a city."""
+    scale = math.cos(math.radians(lat))
+    dlat = Location.latitude - lat
+    dlon = (Location.longitude - lon) * scale
+    return (
+        select(func.min(dlat * dlat + dlon * dlon))
+        .where(_active_location_of_benefit(), Location.latitude.is_not(None), Location.longitude.is_not(None))
+        .correlate(Benefit)
+        .scalar_subquery()
+    )
+
+
+def _title_for_sorting(locale: str) -> Any:
+    own = func.nullif(Benefit.title[locale].as_string(), "")
+    return func.lower(func.coalesce(own, Benefit.title[rules.DEFAULT_LANGUAGE].as_string(), ""))
+
+
+# Cards ---------------------------------------------------------------------------------------------------------
+
+
+def address_of(location: Location) -> str:
+    street = " ".join(part for part in (location.street, location.house_number) if part)
+    return ", ".join(part for part in (street, location.postal_code) if part)
+
+
+def _location_lines(session: Session, benefit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[LocationLine]]:
+    lines: dict[uuid.UUID, list[LocationLine]] = defaultdict(list)
+    if not benefit_ids:
+        return lines
+    rows = session.execute(
+        select(benefit_locations.c.benefit_id, Location)
+        .join(Location, Location.id == benefit_locations.c.location_id)
+        .where(benefit_locations.c.benefit_id.in_(benefit_ids), Location.is_active.is_(True))
+        .order_by(Location.name, Location.id)
+    ).all()
+    for benefit_id, location in rows:
+        lines[benefit_id].append(LocationLine(location.id, location.name, address_of(location), location.district))
+    return lines
+
+
+def _cards(session: Session, rows: Sequence[tuple[Benefit, str]], locale: str) -> list[BenefitCard]:
+    lines = _location_lines(session, [benefit.id for benefit, _name in rows])
+    return [
+        benefit_card(
+            benefit_id=benefit.id,
+            partner_id=benefit.partner_id,
+            partner_name=partner_name,
+            fields={key: getattr(benefit, key) for key in COLUMN_KEYS},
+            locations=lines.get(benefit.id, []),
+            locale=locale,
+        )
+        for benefit, partner_name in rows
+    ]
+
+
+# The catalogue -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CataloguePage:
+    query: CatalogueQuery
+    items: list[BenefitCard]
+    total: int
+    # Metres from the reader's position to the nearest location of each benefit listed, when sorted by distance.
+    distances_m: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.query.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.query.page < self.pages
+
+    @property
+    def has_prev(self) -> bool:
+        return self.query.page > 1
+
+    def distance_text(self, benefit_id: uuid.UUID | None) -> str | None:
+        """How far the benefit's nearest location is, in the reader's language ("1,2 km away")."""
+        metres = self.distances_m.get(benefit_id) if benefit_id else None
+        if metres is None:
+            return None
+        if metres < 1000:
+            return i18n.gettext(N_("%(metres)s m away"), metres=int(round(metres, -1)))
+        km = format_decimal(round(metres / 1000, 1), locale=i18n.current_locale())
+        return i18n.gettext(N_("%(km)s km away"), km=km)
+
+
+def search_benefits(session: Session, query: CatalogueQuery, *, locale: str, today: dt.date) -> CataloguePage:
+    """One page of the visible benefits that match the query, in its order, with the number of all matches."""
+    conditions = [visible(today), *_filters(query, locale)]
+    total = session.scalar(
+        select(func.count(Benefit.id)).join(Partner, Partner.id == Benefit.partner_id).where(*conditions)
+    )
+    distance = None
+    statement = select(Benefit, Partner.name).join(Partner, Partner.id == Benefit.partner_id).where(*conditions)
+    if query.sort == "distance" and query.lat is not None and query.lon is not None:
+        distance = _distance_squared(query.lat, query.lon).label("distance")
+        statement = statement.add_columns(distance).order_by(func.coalesce(distance, FAR_AWAY), Benefit.id)
+    elif query.sort == "name":
+        statement = statement.order_by(_title_for_sorting(locale), Benefit.id)
+    else:
+        statement = statement.order_by(func.coalesce(Benefit.published_at, Benefit.created_at).desc(), Benefit.id)
+    statement = statement.limit(query.per_page).offset((query.page - 1) * query.per_page)
+    rows: Sequence[Any] = session.execute(statement).all()
+    cards = _cards(session, [(row[0], row[1]) for row in rows], locale)
+    distances: dict[uuid.UUID, int] = {}
+    if distance is not None:
+        for row in rows:
+            if row[2] is not None:
+                distances[row[0].id] = round(math.sqrt(row[2]) * METRES_PER_DEGREE)
+    return CataloguePage(query=query, items=cards, total=int(total or 0), distances_m=distances)
+
+
+def benefit_detail(session: Session, benefit_id: uuid.UUID, *, locale: str, today: dt.date) -> BenefitCard:
+    """One visible benefit; any other (a draft, another partner's paused one, an ended one) does not exist here."""
+    row = session.execute(
+        select(Benefit, Partner.name)
+        .join(Partner, Partner.id == Benefit.partner_id)
+        .where(Benefit.id == benefit_id, visible(today))
+    ).first()
+    if row is None:
+        raise NotFound()
+    return _cards(session, [(row[0], row[1])], locale)[0]
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """The options of the catalogue's filter form, labels in the reader's language."""
+
+    categories: list[Choice]
+    kinds: list[Choice]
+    districts: list[Choice]
+    sorts: list[Choice]
+
+
+def filter_choices(districts: Sequence[str]) -> FilterChoices:
+    return FilterChoices(
+        categories=[Choice(code, i18n.gettext(label)) for code, label in CATEGORIES.items()],
+        kinds=[Choice(kind.value, i18n.gettext(KIND_LABELS[kind.value])) for kind in BenefitKind],
+        districts=[Choice(name, name) for name in districts],
+        sorts=[Choice(code, i18n.gettext(label)) for code, label in SORT_LABELS.items()],
+    )
+
+
+@dataclass(frozen=True)
+class CatalogueView:
+    """The catalogue page: the filter form (with the values given and any errors) and, when they were fine, the
+    results."""
+
+    form: dict[str, str]
+    errors: dict[str, str]
+    choices: FilterChoices
+    result: CataloguePage | None
+
+
+def catalogue_view(
+    session: Session, params: Mapping[str, Any], *, districts: Sequence[str], locale: str, today: dt.date
+) -> CatalogueView:
+    """The catalogue page for URL parameters; bad parameters are shown at their fields instead of results."""
+    names = ("category", "district", "kind", "age", "q", "sort", "lat", "lon")
+    form = {name: str(params.get(name) or "") for name in names}
+    choices = filter_choices(districts)
+    try:
+        query = read_query(params, districts=districts)
+    except InvalidInput as exc:
+        return CatalogueView(form, _messages(exc), choices, None)
+    return CatalogueView(form, {}, choices, search_benefits(session, query, locale=locale, today=today))
+
+
+def _messages(exc: InvalidInput) -> dict[str, str]:
+    return {error.field: i18n.gettext(error.message, **error.params) for error in exc.errors}
+
+
+# The partner page ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayHours:
+    weekday: str
+    hours: str
+    closed: bool
+
+
+@dataclass(frozen=True)
+class LocationView:
+    id: uuid.UUID
+    name: str
+    address: str
+    district: str | None
+    latitude: float | None
+    longitude: float | None
+    opening_hours: list[DayHours]
+    hours_note: rules.LocalText
+    accessibility: list[str]
+    accessibility_note: rules.LocalText
+    stops: list[NearbyStop]
+
+
+@dataclass(frozen=True)
+class PartnerPage:
+    id: uuid.UUID
+    name: str
+    category: str | None
+    category_label: str | None
+    description: rules.LocalText
+    website: str | None
+    logo_url: str | None
+    locations: list[LocationView]
+    benefits: list[BenefitCard]
+
+
+def opening_hours_in_words(hours: Mapping[str, Any]) -> list[DayHours]:
+    """Each weekday, Monday first, with its opening intervals ("09:00–13:00, 14:00–18:00") or closed."""
+    days = []
+    for code, label in WEEKDAYS.items():
+        intervals = hours.get(code) or []
+        spans = [f"{interval[0]}–{interval[1]}" for interval in intervals if len(interval) == 2]
+        if spans:
+            days.append(DayHours(i18n.gettext(label), ", ".join(spans), False))
+        else:
+            days.append(DayHours(i18n.gettext(label), i18n.gettext(N_("Closed")), True))
+    return days
+
+
+def _approved_partner(session: Session, partner_id: uuid.UUID) -> Partner:
+    partner = session.get(Partner, partner_id)
+    if partner is None or partner.status != PartnerStatus.APPROVED.value:
+        raise NotFound()
+    return partner
+
+
+def partner_page(session: Session, partner_id: uuid.UUID, *, locale: str, today: dt.date) -> PartnerPage:
+    """An approved partner as families see it; any other partner does not exist here."""
+    partner = _approved_partner(session, partner_id)
+    locations = session.scalars(
+        select(Location)
+        .where(Location.partner_id == partner.id, Location.is_active.is_(True))
+        .order_by(Location.name, Location.id)
+    ).all()
+    views = []
+    for location in locations:
+        stops = []
+        if location.latitude is not None and location.longitude is not None:
+            stops = nearest_stops(session, location.latitude, location.longitude)
+        views.append(
+            LocationView(
+                id=location.id,
+                name=location.name,
+                address=address_of(location),
+                district=location.district,
+                latitude=location.latitude,
+                longitude=location.longitude,
+                opening_hours=opening_hours_in_words(location.opening_hours or {}),
+                hours_note=rules.localized(location.hours_note or {}, locale),
+                accessibility=[
+                    i18n.gettext(ACCESSIBILITY_FEATURES[code])
+                    for code in ACCESSIBILITY_FEATURES
+                    if code in (location.accessibility or [])
+                ],
+                accessibility_note=rules.localized(location.accessibility_note or {}, locale),
+                stops=stops,
+            )
+        )
+    rows = session.execute(
+        select(Benefit, Partner.name)
+        .join(Partner, Partner.id == Benefit.partner_id)
+        .where(Benefit.partner_id == partner.id, visible(today))
+        .order_by(_title_for_sorting(locale), Benefit.id)
+    ).all()
+    category = partner.category
+    return PartnerPage(
+        id=partner.id,
+        name=partner.name,
+        category=category,
+        category_label=i18n.gettext(CATEGORIES[category]) if category in CATEGORIES else None,
+        description=rules.localized(partner.description or {}, locale),
+        website=partner.website,
+        logo_url=f"/partners/{partner.id}/logo" if partner.logo else None,
+        locations=views,
+        benefits=_cards(session, [(row[0], row[1]) for row in rows], locale),
+    )
+
+
+# The finder ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FinderGroup:
+    category: str
+    label: str
+    # The first FINDER_SHOWN_PER_CATEGORY by title; ``benefit_ids`` holds every one the family may use.
+    benefits: list[BenefitCard]
+    benefit_ids: list[uuid.UUID]
+
+    @property
+    def total(self) -> int:
+        return len(self.benefit_ids)
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.benefits)
+
+
+@dataclass(frozen=True)
+class ComingUp:
+    """A benefit the family may use from ``on``, when a child reaches ``child_age`` (0: when it is born)."""
+
+    benefit: BenefitCard
+    on: dt.date
+    child_age: int | None
+
+
+@dataclass(frozen=True)
+class FinderResult:
+    groups: list[FinderGroup]
+    # The soonest FINDER_COMING_UP_SHOWN; ``coming_up_total`` counts them all.
+    coming_up: list[ComingUp]
+    coming_up_total: int
+
+    @property
+    def count(self) -> int:
+        return sum(group.total for group in self.groups)
+
+
+def _benefit_rules(row: Any) -> rules.BenefitRules:
+    return rules.BenefitRules(
+        min_children=row.min_children,
+        child_age_min=row.child_age_min,
+        child_age_max=row.child_age_max,
+        requires_entitlement=row.requires_entitlement,
+        weekdays=row.weekdays,
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+    )
+
+
+def _may_grow_into(benefit: rules.BenefitRules, family: rules.FamilyFacts, today: dt.date) -> bool:
+    """Cheap checks that rule out a benefit the family can never grow into, before the month-by-month search."""
+    if benefit.requires_entitlement and not family.entitled:
+        return False
+    if benefit.min_children > len(family.children):
+        return False
+    if benefit.child_age_max is not None:
+        # Ages only grow: a child already older than the range never fits; an unborn one may.
+        ages = [rules.child_age(ym, today) for ym in family.children]
+        if all(age is not None and age > benefit.child_age_max for age in ages):
+            return False
+    return True
+
+
+def _child_that_grew(benefit: rules.BenefitRules, family: rules.FamilyFacts, on: dt.date) -> int | None:
+    """The age reached on ``on`` by a child whose age changes that day, preferring one that this age brings into
+    the benefit's age range (the youngest such child)."""
+    before = on - dt.timedelta(days=1)
+    grown = [
+        age
+        for ym in family.children
+        if (age := rules.child_age(ym, on)) is not None and age != rules.child_age(ym, before)
+    ]
+    low = benefit.child_age_min if benefit.child_age_min is not None else 0
+    high = benefit.child_age_max if benefit.child_age_max is not None else 10**6
+    fitting = [age for age in grown if low <= age <= high] if benefit.has_age_range else []
+    return min(fitting or grown) if grown else None
+
+
+def find_benefits(session: Session, *, family: rules.FamilyFacts, locale: str, today: dt.date) -> FinderResult:
+    """Every visible benefit the family may use (``rules.family_may_use``), grouped by category in the
+    vocabulary's order, and the ones it will be able to use when a child reaches an age, soonest first."""
+    candidates = session.execute(
+        select(
+            Benefit.id,
+            Benefit.category,
+            Benefit.title,
+            Benefit.min_children,
+            Benefit.child_age_min,
+            Benefit.child_age_max,
+            Benefit.requires_entitlement,
+            Benefit.weekdays,
+            Benefit.valid_from,
+            Benefit.valid_until,
+        )
+        .join(Partner, Partner.id == Benefit.partner_id)
+        .where(visible(today))
+    ).all()
+    usable: dict[str, list[tuple[str, str, uuid.UUID]]] = defaultdict(list)
+    later: list[tuple[dt.date, str, str, uuid.UUID, int | None]] = []
+    for row in candidates:
+        benefit = _benefit_rules(row)
+        title = rules.localized(row.title or {}, locale).text.lower()
+        if rules.family_may_use(benefit, family, today) is None:
+            usable[row.category].append((title, str(row.id), row.id))
+        elif _may_grow_into(benefit, family, today):
+            day = rules.eligible_from(benefit, family, today)
+            if day is not None and (benefit.valid_until is None or day <= benefit.valid_until):
+                later.append((day, title, str(row.id), row.id, _child_that_grew(benefit, family, day)))
+    for entries in usable.values():
+        entries.sort()
+    later.sort(key=lambda item: item[:3])
+    shown = [entry[2] for entries in usable.values() for entry in entries[:FINDER_SHOWN_PER_CATEGORY]]
+    soon = later[:FINDER_COMING_UP_SHOWN]
+    cards = {card.id: card for card in _cards_by_id(session, [*shown, *(item[3] for item in soon)], locale)}
+    order = list(CATEGORIES)
+    groups = [
+        FinderGroup(
+            category,
+            i18n.gettext(CATEGORIES.get(category, N_("Other"))),
+            [cards[entry[2]] for entry in usable[category][:FINDER_SHOWN_PER_CATEGORY]],
+            [entry[2] for entry in usable[category]],
+        )
+        for category in sorted(usable, key=lambda c: order.index(c) if c in order else len(order))
+    ]
+    coming = [ComingUp(cards[benefit_id], day, age) for day, _title, _key, benefit_id, age in soon]
+    return FinderResult(groups, coming, len(later))
+
+
+def _cards_by_id(session: Session, ids: Sequence[uuid.UUID], locale: str) -> list[BenefitCard]:
+    cards: list[BenefitCard] = []
+    # In slices, so that the IN list stays within every database's limit on parameters.
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = session.execute(
+            select(Benefit, Partner.name).join(Partner, Partner.id == Benefit.partner_id).where(Benefit.id.in_(chunk))
+        ).all()
+        cards.extend(_cards(session, [(row[0], row[1]) for row in rows], locale))
+    return cards
+
+
+def read_family_form(params: Mapping[str, Any], today: dt.date) -> rules.FamilyFacts:
+    """A family from the finder's form: ``adults`` (1 to 10), ``children`` (ages 0 to 26, separated by commas or
+    spaces, at most 12), ``tier`` (any non-empty value but ``0``/``false``: the family has the city's tier)."""
+    errors: list[FieldError] = []
+    adults = _whole(
+        params, "adults", 1, FINDER_MAX_ADULTS, N_("The number of adults must be from %(min)s to %(max)s."), errors
+    )
+    if adults is None and _text(params, "adults") is None:
+        errors.append(FieldError("adults", N_("Please enter the number of adults.")))
+    ages: list[int] = []
+    raw = (_text(params, "children") or "").replace(",", " ").replace(";", " ").split()
+    if len(raw) > FINDER_MAX_CHILDREN:
+        errors.append(
+            FieldError("children", N_("Please enter at most %(max)s children."), {"max": FINDER_MAX_CHILDREN})
+        )
+    else:
+        for value in raw:
+            if not value.isdigit() or not 0 <= int(value) <= MAX_AGE:
+                errors.append(
+                    FieldError(
+                        "children",
+                        N_("Each child's age must be a whole number from 0 to %(max)s."),
+                        {"max": MAX_AGE},
+                    )
+                )
+                break
+            ages.append(int(value))
+    if errors:
+        raise InvalidInput(errors)
+    tier = (_text(params, "tier") or "").lower() not in ("", "0", "false", "no", "off")
+    return rules.FamilyFacts(
+        adults=adults or 1,
+        children=tuple(sorted(rules.year_month_for_age(age, today) for age in ages)),
+        flags=rules.TIER_FLAG if tier else 0,
+    )
+
+
+def family_of_card(session: Session, principal: Principal) -> rules.FamilyFacts:
+    """The family as its card carries it (CREDENTIAL.md): its adults, its children's birth (or expected) months and
+    the tier flag staff approved. Only for a family whose household has a card."""
+    if principal.role != Role.FAMILY or principal.user_id is None:
+        raise NoFamilyCard()
+    household_id = session.scalar(
+        select(HouseholdAdult.household_id)
+        .join(Card, Card.household_id == HouseholdAdult.household_id)
+        .where(HouseholdAdult.user_id == principal.user_id)
+        .limit(1)
+    )
+    if household_id is None:
+        raise NoFamilyCard()
+    household = session.get(Household, household_id)
+    assert household is not None
+    adults = session.scalar(select(func.count()).where(HouseholdAdult.household_id == household_id)) or 1
+    months = session.execute(
+        select(Child.birth_date, Child.expected_date).where(Child.household_id == household_id)
+    ).all()
+    children = tuple(
+        sorted(day.year * 100 + day.month for birth, expected in months if (day := birth or expected) is not None)
+    )
+    return rules.FamilyFacts(
+        adults=int(adults), children=children, flags=rules.TIER_FLAG if household.tier_approved else 0
+    )
+
+
+@dataclass(frozen=True)
+class FinderView:
+    """The finder page: the form (values and errors), whether the reader may use their card, and the result."""
+
+    form: dict[str, str]
+    errors: dict[str, str]
+    can_use_card: bool
+    from_card: bool
+    ages: list[int]
+    result: FinderResult | None
+
+
+def _wants_card(params: Mapping[str, Any]) -> bool:
+    return (_text(params, "mine") or "") not in ("", "0")
+
+
+def finder_view(
+    session: Session, params: Mapping[str, Any], principal: Principal | None, *, locale: str, today: dt.date
+) -> FinderView:
+    """The finder for URL parameters: nothing asked yet, the family from the form, or (``mine=1``, signed in as a
+    family) from their own card."""
+    form = {name: str(params.get(name) or "") for name in ("adults", "children", "tier")}
+    can_use_card = principal is not None and principal.role == Role.FAMILY
+    asked = _wants_card(params) or any(form.values())
+    if not asked:
+        return FinderView(form, {}, can_use_card, False, [], None)
+    from_card = _wants_card(params)
+    try:
+        if from_card:
+            if principal is None:
+                raise NoFamilyCard()
+            family = family_of_card(session, principal)
+        else:
+            family = read_family_form(params, today)
+    except InvalidInput as exc:
+        return FinderView(form, _messages(exc), can_use_card, False, [], None)
+    except NoFamilyCard as exc:
+        return FinderView(form, {"mine": i18n.gettext(exc.message)}, can_use_card, True, [], None)
+    result = find_benefits(session, family=family, locale=locale, today=today)
+    return FinderView(form, {}, can_use_card, from_card, rules.ages(family, today), result)
+
+
+# Open data -----------------------------------------------------------------------------------------------------
+
+
+def _visible_counts_by_location(session: Session, today: dt.date) -> dict[uuid.UUID, int]:
+    rows = session.execute(
+        select(benefit_locations.c.location_id, func.count(Benefit.id))
+        .join(Benefit, Benefit.id == benefit_locations.c.benefit_id)
+        .join(Partner, Partner.id == Benefit.partner_id)
+        .where(visible(today))
+        .group_by(benefit_locations.c.location_id)
+    ).all()
+    return {location_id: int(count) for location_id, count in rows}
+
+
+def _visible_counts_by_partner(session: Session, today: dt.date) -> dict[uuid.UUID, int]:
+    rows = session.execute(
+        select(Benefit.partner_id, func.count(Benefit.id))
+        .join(Partner, Partner.id == Benefit.partner_id)
+        .where(visible(today))
+        .group_by(Benefit.partner_id)
+    ).all()
+    return {partner_id: int(count) for partner_id, count in rows}
+
+
+def mapped_locations(category: str | None = None) -> Select[Location, str, str | None]:
+    """(location, partner name, partner category) of every place on the map: the active locations with
+    coordinates of approved partners; the GeoJSON and the map page's list both come from here."""
+    query = (
+        select(Location, Partner.name, Partner.category)
+        .join(Partner, Partner.id == Location.partner_id)
+        .where(
+            Partner.status == PartnerStatus.APPROVED.value,
+            Location.is_active.is_(True),
+            Location.latitude.is_not(None),
+            Location.longitude.is_not(None),
+        )
+    )
+    return query if category is None else query.where(Partner.category == category)
+
+
+def partners_geojson(session: Session, *, today: dt.date, base_url: str = "") -> dict[str, Any]:
+    """Every active location with coordinates of an approved partner as a GeoJSON FeatureCollection (RFC 7946:
+    coordinates are longitude, latitude). Only facts about places: no contact of any person."""
+    rows = session.execute(mapped_locations().order_by(Partner.name, Location.name, Location.id)).all()
+    at_location = _visible_counts_by_location(session, today)
+    of_partner = _visible_counts_by_partner(session, today)
+    features = []
+    for location, partner_name, category in rows:
+        features.append(
+            {
+                "type": "Feature",
+                "id": str(location.id),
+                "geometry": {"type": "Point", "coordinates": [location.longitude, location.latitude]},
+                "properties": {
+                    "partner_id": str(location.partner_id),
+                    "partner_name": partner_name,
+                    "location_id": str(location.id),
+                    "location_name": location.name,
+                    "category": category,
+                    "district": location.district,
+                    "address": address_of(location),
+                    "street": location.street,
+                    "house_number": location.house_number,
+                    "postal_code": location.postal_code,
+                    "opening_hours": location.opening_hours or {},
+                    "hours_note": location.hours_note or {},
+                    "accessibility": list(location.accessibility or []),
+                    "accessibility_note": location.accessibility_note or {},
+                    "benefits": at_location.get(location.id, 0),
+                    "partner_benefits": of_partner.get(location.partner_id, 0),
+                    "url": f"{base_url}/partners/{location.partner_id}",
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _weekday_codes(mask: int) -> list[str]:
+    codes = list(WEEKDAYS)
+    return [codes[day] for day in rules.weekdays_of(mask)]
+
+
+def benefits_open_data(session: Session, *, today: dt.date, base_url: str = "") -> dict[str, Any]:
+    """Every visible benefit with its structured fields and its texts in every language, for other portals.
+    Partner and location ids link it to ``partners.geojson``; nothing about any person is included."""
+    rows = session.execute(
+        select(Benefit, Partner.name)
+        .join(Partner, Partner.id == Benefit.partner_id)
+        .where(visible(today))
+        .order_by(Benefit.partner_id, Benefit.id)
+    ).all()
+    links: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for benefit_id, location_id in session.execute(
+        select(benefit_locations.c.benefit_id, benefit_locations.c.location_id)
+        .join(Location, Location.id == benefit_locations.c.location_id)
+        .join(Benefit, Benefit.id == benefit_locations.c.benefit_id)
+        .join(Partner, Partner.id == Benefit.partner_id)
+        .where(visible(today), Location.is_active.is_(True))
+    ).all():
+        links[benefit_id].append(str(location_id))
+    benefits = []
+    for benefit, partner_name in rows:
+        benefits.append(
+            {
+                "id": str(benefit.id),
+                "partner_id": str(benefit.partner_id),
+                "partner_name": partner_name,
+                "location_ids": sorted(links.get(benefit.id, [])),
+                "category": benefit.category,
+                "kind": benefit.kind,
+                "value": benefit.value,
+                "title": dict(benefit.title or {}),
+                "description": dict(benefit.description or {}),
+                "conditions": dict(benefit.conditions or {}),
+                "valid_from": _iso(benefit.valid_from),
+                "valid_until": _iso(benefit.valid_until),
+                "weekdays": _weekday_codes(benefit.weekdays),
+                "min_children": benefit.min_children,
+                "child_age_min": benefit.child_age_min,
+                "child_age_max": benefit.child_age_max,
+                "requires_entitlement": benefit.requires_entitlement,
+                "limit_count": benefit.limit_count,
+                "limit_period": benefit.limit_period,
+                "max_quantity": benefit.max_quantity,
+                "total_quota": benefit.total_quota,
+                "published_at": benefit.published_at.isoformat() if benefit.published_at else None,
+                "url": f"{base_url}/benefits/{benefit.id}",
+            }
+        )
+    return {"generated_on": today.isoformat(), "count": len(benefits), "benefits": benefits}
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None

@@ -1,0 +1,1 @@
+"""Verification and redemption at the point of sale: usage limits, idempotency."""
