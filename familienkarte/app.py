@@ -27,6 +27,7 @@ from familienkarte.catalogue import web as catalogue_web
 from familienkarte.credentials import api as credentials_api
 from familienkarte.partners import logo_web as partner_logos
 from familienkarte.redemptions import api as redemptions_api
+from familienkarte.redemptions import offline_api as redemptions_offline
 from familienkarte.runtime import Runtime
 from familienkarte.settings import Settings, load_settings
 from familienkarte.staff import applications as staff_applications
@@ -45,6 +46,7 @@ from familienkarte.web.templating import make_environment, template_config
 from partner_portal import benefits_web as partner_benefits
 from partner_portal import profile as partner_profile
 from partner_portal import registration as partner_registration
+from partner_portal import scanner as partner_scanner
 from partner_portal import web as partner_web
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,6 +150,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *catalogue_map.ROUTES,
         *partner_logos.ROUTES,
         *redemptions_api.ROUTES,
+        *redemptions_offline.ROUTES,
+        *partner_scanner.ROUTES,
         *_static_routers(),
     ]
     app = Litestar(

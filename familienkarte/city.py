@@ -69,6 +69,8 @@ class City:
     expiry_reminder_days: int
     # Publish a benefit of an approved partner at once when it is submitted (off: staff moderate each one).
     auto_publish_benefits: bool
+    # How long after a redemption its partner may still void it (a mistaken tap, a family that changed its mind).
+    void_window: dt.timedelta
     # Where maps open when there is nothing to show yet (latitude, longitude), and at which zoom.
     map_center: tuple[float, float]
     map_zoom: int
@@ -186,6 +188,7 @@ def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
     auto_approve = top.flag("auto_approve", False)
     expiry_reminder_days = top.integer("expiry_reminder_days", 60, 1, 365)
     auto_publish_benefits = top.flag("auto_publish_benefits", False)
+    void_window = dt.timedelta(minutes=top.integer("void_window_minutes", 15, 1, 24 * 60))
     map_center = _coordinates(top, "map_center")
     map_zoom = top.integer("map_zoom", 12, 3, 18)
 
@@ -260,6 +263,7 @@ def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
         auto_approve=auto_approve,
         expiry_reminder_days=expiry_reminder_days,
         auto_publish_benefits=auto_publish_benefits,
+        void_window=void_window,
         map_center=map_center,
         map_zoom=map_zoom,
         tier=tier,

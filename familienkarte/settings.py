@@ -122,6 +122,17 @@ def _parse_city(name: str, raw: str) -> str:
     return raw.strip()
 
 
+_RATE = re.compile(r"^([0-9]{1,7})/([0-9]{1,6})$")
+
+
+def _parse_rate(name: str, raw: str) -> tuple[int, int]:
+    """A rate limit as requests/seconds, e.g. 600/60: at most 600 requests in any 60 s window."""
+    match = _RATE.match(raw.strip())
+    if not match or int(match[1]) < 1 or int(match[2]) < 1:
+        raise ConfigError(f"{name}: expected requests/seconds such as 600/60, got {raw!r}")
+    return int(match[1]), int(match[2])
+
+
 def _setting(default: Any, parse: Callable[[str, str], Any], doc: str) -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
@@ -192,6 +203,18 @@ class Settings:
     )
     map_attribution_url: str = _setting(
         "https://www.openstreetmap.org/copyright", _parse_url, "Where the map's attribution links to."
+    )
+    pos_scan_limit: tuple[int, int] = _setting(
+        (600, 60),
+        _parse_rate,
+        "Verifications and redemptions per API key or cashier session, as requests/seconds (a till scans a family "
+        "every few seconds; a POS server serves several tills).",
+    )
+    pos_typed_limit: tuple[int, int] = _setting(
+        (20, 600),
+        _parse_rate,
+        "Card numbers typed by hand per API key or cashier session, as requests/seconds: tight, since nothing but "
+        "the number protects a card against guessing.",
     )
     city: str = _setting(
         "koeln", _parse_city, "The city: koeln, hamm or the path of a TOML file (see City configuration in the README)."

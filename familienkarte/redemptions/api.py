@@ -1,7 +1,8 @@
 """The point of sale as JSON: verify a card, redeem a benefit, void a redemption (POS systems and the scanner page).
 
-Rate limits per API key or per signed-in person: generous for scanned codes (a busy till scans a family every
-few seconds), tight for typed card numbers, which nothing but the number protects against guessing.
+Rate limits per API key or per signed-in person (settings ``FK_POS_SCAN_LIMIT`` and ``FK_POS_TYPED_LIMIT``):
+generous for scanned codes (a busy till scans a family every few seconds), tight for typed card numbers, which
+nothing but the number protects against guessing.
 """
 
 from __future__ import annotations
@@ -29,10 +30,6 @@ from familienkarte.ratelimit import Limiter
 from familienkarte.redemptions import services
 from familienkarte.runtime import Runtime
 
-# Per key or session: ten requests a second for a minute (a till needs a few a minute, a busy POS server more);
-# twenty typed numbers in ten minutes (a printed card whose code does not scan is the exception).
-SCAN_LIMIT: Final = (600, 60)
-TYPED_LIMIT: Final = (20, 600)
 NONCE_HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 
@@ -45,9 +42,9 @@ def _problem(description: str) -> ResponseSpec:
 
 async def _limit(runtime: Runtime, principal: Principal, *, typed: bool) -> None:
     subject = f"key:{principal.api_key_id}" if principal.is_api_key else f"user:{principal.user_id}"
-    await Limiter(runtime.kv, "pos-scan", *SCAN_LIMIT).consume(subject)
+    await Limiter(runtime.kv, "pos-scan", *runtime.settings.pos_scan_limit).consume(subject)
     if typed:
-        await Limiter(runtime.kv, "pos-typed", *TYPED_LIMIT).consume(subject)
+        await Limiter(runtime.kv, "pos-typed", *runtime.settings.pos_typed_limit).consume(subject)
 
 
 _CODE = (
@@ -322,8 +319,8 @@ class PointOfSaleController(Controller):
         "/redemptions/{redemption_id:uuid}/void",
         status_code=HTTP_200_OK,
         summary="Void a redemption",
-        description=f"Within {int(services.VOID_WINDOW.total_seconds() // 60)} minutes of recording, by the same "
-        "partner, with a reason. A voided redemption no longer counts towards limits and quotas. Voiding again "
+        description="Within the city's void window (`void_window_minutes`, 15 by default) of recording, by the "
+        "same partner, with a reason. A voided redemption no longer counts towards limits and quotas. Voiding again "
         "answers with the voided redemption.",
         responses={
             **NOT_ALLOWED,
@@ -341,8 +338,9 @@ class PointOfSaleController(Controller):
         meta: NamedDependency[RequestMeta],
     ) -> RedemptionRead:
         await _limit(runtime, principal, typed=False)
+        city = load_city(runtime.settings.city)
         result = await tx.run(
-            lambda s: services.void(s, principal, redemption_id, data.reason, now=utcnow(), meta=meta)
+            lambda s: services.void(s, principal, city, redemption_id, data.reason, now=utcnow(), meta=meta)
         )
         return RedemptionRead.of(result)
 

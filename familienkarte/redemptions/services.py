@@ -17,7 +17,7 @@ Rules made here:
   (benefit, card), and on the benefit row when it has a quota (PostgreSQL); SQLite has one writer at a time.
 - The till's ``client_nonce`` makes a redemption idempotent per partner: the same nonce again answers with the
   first redemption and records nothing.
-- A redemption may be voided by its partner within :data:`VOID_WINDOW` of being recorded, with a reason; a voided
+- A redemption may be voided by its partner within the city's ``void_window`` of being recorded, with a reason; a voided
   redemption no longer counts towards limits and quotas. Voiding again changes nothing.
 """
 
@@ -50,8 +50,6 @@ from familienkarte.partners.models import Location, Partner, PartnerStatus
 from familienkarte.redemptions import limits
 from familienkarte.redemptions.models import PresentationKind, Redemption, RedemptionStatus, VerificationEvent
 
-# How long after recording a redemption its partner may void it (a mistaken tap, a family that changed its mind).
-VOID_WINDOW: Final = dt.timedelta(minutes=15)
 # A typed card number that is well-formed but belongs to no card here.
 UNKNOWN_CARD: Final = "unknown_card"
 NONCE_MAX: Final = 64
@@ -218,7 +216,7 @@ class RedemptionResult:
 
 
 @dataclass(frozen=True)
-class _Till:
+class Till:
     partner: Partner
     location: Location
 
@@ -232,7 +230,7 @@ def _partner(session: Session, principal: Principal) -> Partner:
     return partner
 
 
-def _till(session: Session, principal: Principal, location_id: uuid.UUID | None) -> _Till:
+def till_for(session: Session, principal: Principal, location_id: uuid.UUID | None) -> Till:
     partner = _partner(session, principal)
     wanted = location_id or principal.location_id
     if wanted is None:
@@ -245,14 +243,14 @@ def _till(session: Session, principal: Principal, location_id: uuid.UUID | None)
         or (principal.location_id is not None and principal.location_id != wanted)
     ):
         raise InvalidInput.one("location_id", N_("Choose one of your organisation's active locations."))
-    return _Till(partner, location)
+    return Till(partner, location)
 
 
 # The card -----------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Checked:
+class CheckedCard:
     reason: str
     presentation: str | None
     code_checked: bool
@@ -268,14 +266,14 @@ def _year_month(child: Child) -> int:
     return day.year * 100 + day.month
 
 
-def _typed(session: Session, text: str, today: dt.date) -> _Checked:
+def _typed(session: Session, text: str, today: dt.date) -> CheckedCard:
     kind = PresentationKind.MANUAL.value
     number = normalize_card_number(text)
     if number is None:
-        return _Checked(Reason.MALFORMED.value, kind, False)
+        return CheckedCard(Reason.MALFORMED.value, kind, False)
     card = session.scalar(select(Card).where(Card.number == number).order_by(Card.issued_at.desc()).limit(1))
     if card is None:
-        return _Checked(UNKNOWN_CARD, kind, False)
+        return CheckedCard(UNKNOWN_CARD, kind, False)
     household = session.get(Household, card.household_id)
     assert household is not None
     adults = session.scalar(
@@ -297,19 +295,19 @@ def _typed(session: Session, text: str, today: dt.date) -> _Checked:
         reason = Reason.NOT_YET_VALID.value
     else:
         reason = Reason.OK.value
-    return _Checked(reason, kind, False, number, card.id, family, card.valid_until)
+    return CheckedCard(reason, kind, False, number, card.id, family, card.valid_until)
 
 
-def _scanned(session: Session, city: City, text: str, now: dt.datetime) -> _Checked:
+def _scanned(session: Session, city: City, text: str, now: dt.datetime) -> CheckedCard:
     keys = {key.kid: key for key in credential_services.published_keys(session, now)}
     result = verify_presentation(text, keys, now.timestamp(), credential_services.status_lookup(session))
     claims = result.claims
     if claims is None:
-        return _Checked(result.reason.value, result.presentation_kind, True)
+        return CheckedCard(result.reason.value, result.presentation_kind, True)
     card = session.execute(select(Card.id, Card.valid_until).where(Card.number == claims.sub)).first()
     # Without the card here (another deployment's key would not verify), the code's own end of validity.
     last_second = dt.datetime.fromtimestamp(claims.exp - 1, dt.UTC).astimezone(city.timezone).date()
-    return _Checked(
+    return CheckedCard(
         result.reason.value,
         result.presentation_kind,
         True,
@@ -320,7 +318,9 @@ def _scanned(session: Session, city: City, text: str, now: dt.datetime) -> _Chec
     )
 
 
-def _check_card(session: Session, city: City, text: str | None, card_number: str | None, now: dt.datetime) -> _Checked:
+def check_card(
+    session: Session, city: City, text: str | None, card_number: str | None, now: dt.datetime
+) -> CheckedCard:
     if text:
         return _scanned(session, city, text, now)
     if card_number:
@@ -328,7 +328,7 @@ def _check_card(session: Session, city: City, text: str | None, card_number: str
     raise InvalidInput.one("text", N_("Scan the card's code or type its number."))
 
 
-def _facts(checked: _Checked, today: dt.date) -> CardFacts | None:
+def _facts(checked: CheckedCard, today: dt.date) -> CardFacts | None:
     if checked.family is None or checked.number is None:
         return None
     family = checked.family
@@ -346,7 +346,7 @@ def _facts(checked: _Checked, today: dt.date) -> CardFacts | None:
 # Limits -------------------------------------------------------------------------------------------------------
 
 
-def _benefit_rules(benefit: Benefit) -> rules.BenefitRules:
+def benefit_rules(benefit: Benefit) -> rules.BenefitRules:
     return rules.BenefitRules(
         min_children=benefit.min_children,
         child_age_min=benefit.child_age_min,
@@ -358,7 +358,7 @@ def _benefit_rules(benefit: Benefit) -> rules.BenefitRules:
     )
 
 
-def _uses(session: Session, benefit: Benefit, number: str, city: City, now: dt.datetime) -> int | None:
+def uses_left(session: Session, benefit: Benefit, number: str, city: City, now: dt.datetime) -> int | None:
     """This card's uses left of ``benefit`` in the current period; None without a limit."""
     if benefit.limit_count is None or benefit.limit_period is None:
         return None
@@ -373,7 +373,7 @@ def _uses(session: Session, benefit: Benefit, number: str, city: City, now: dt.d
     return limits.left(benefit.limit_count, session.scalar(query) or 0)
 
 
-def _quota(session: Session, benefit: Benefit) -> int | None:
+def quota_left(session: Session, benefit: Benefit) -> int | None:
     """Tickets left of the benefit's quota; None without one."""
     if benefit.total_quota is None:
         return None
@@ -385,7 +385,7 @@ def _quota(session: Session, benefit: Benefit) -> int | None:
     return limits.left(benefit.total_quota, int(used or 0))
 
 
-def _offers(session: Session, till: _Till, checked: _Checked, city: City, now: dt.datetime) -> list[BenefitOffer]:
+def _offers(session: Session, till: Till, checked: CheckedCard, city: City, now: dt.datetime) -> list[BenefitOffer]:
     if checked.family is None or checked.number is None:
         return []
     today = city.today(now)
@@ -401,7 +401,7 @@ def _offers(session: Session, till: _Till, checked: _Checked, city: City, now: d
     ).all()
     offers = []
     for benefit in benefits:
-        if rules.check(_benefit_rules(benefit), checked.family, today) is not None:
+        if rules.check(benefit_rules(benefit), checked.family, today) is not None:
             continue
         offers.append(
             BenefitOffer(
@@ -412,8 +412,8 @@ def _offers(session: Session, till: _Till, checked: _Checked, city: City, now: d
                 max_quantity=benefit.max_quantity,
                 limit_count=benefit.limit_count,
                 limit_period=benefit.limit_period,
-                uses_left=_uses(session, benefit, checked.number, city, now),
-                quota_left=_quota(session, benefit),
+                uses_left=uses_left(session, benefit, checked.number, city, now),
+                quota_left=quota_left(session, benefit),
             )
         )
     return offers
@@ -435,8 +435,8 @@ def verify(
     """The verdict on a scanned code (``text``) or a typed ``card_number`` at the till, with the card's facts and
     this partner's benefits that apply at this location today (only for a valid card). Records the verification
     for statistics."""
-    till = _till(session, principal, location_id)
-    checked = _check_card(session, city, text, card_number, now)
+    till = till_for(session, principal, location_id)
+    checked = check_card(session, city, text, card_number, now)
     session.add(
         VerificationEvent(
             partner_id=till.partner.id,
@@ -469,7 +469,7 @@ def read_nonce(raw: object) -> str:
     return raw
 
 
-def _by_nonce(session: Session, partner_id: uuid.UUID, nonce: str) -> Redemption | None:
+def by_nonce(session: Session, partner_id: uuid.UUID, nonce: str) -> Redemption | None:
     return session.scalar(
         select(Redemption)
         .where(Redemption.partner_id == partner_id, Redemption.client_nonce == nonce)
@@ -483,7 +483,7 @@ def lock_key(benefit_id: uuid.UUID, card_number: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _lock(session: Session, benefit: Benefit, number: str) -> None:
+def lock_for_redemption(session: Session, benefit: Benefit, number: str) -> None:
     """Serialise every redemption of this benefit by this card, and by any card when the benefit has a quota."""
     serialise(session, lock_key(benefit.id, number), Redemption)
     if benefit.total_quota is not None and is_postgresql(session):
@@ -506,28 +506,28 @@ def redeem(
     meta: RequestMeta | None = None,
 ) -> RedemptionResult:
     """Record one use of a benefit by a card at the till, or refuse it with a reason code (see the module)."""
-    till = _till(session, principal, location_id)
+    till = till_for(session, principal, location_id)
     nonce = read_nonce(client_nonce)
-    earlier = _by_nonce(session, till.partner.id, nonce)
+    earlier = by_nonce(session, till.partner.id, nonce)
     if earlier is not None:
         return RedemptionResult.of(earlier, replayed=True)
-    checked = _check_card(session, city, text, card_number, now)
+    checked = check_card(session, city, text, card_number, now)
     if checked.reason != Reason.OK.value or checked.family is None or checked.number is None:
         raise CardRefused(REASON_TEXTS.get(checked.reason), code=checked.reason)
     benefit = session.get(Benefit, benefit_id)
     if benefit is None or benefit.partner_id != till.partner.id:
         raise BenefitNotFound()
-    _check_benefit(session, benefit, till, checked.family, city.today(now), quantity)
+    check_benefit(session, benefit, till, checked.family, city.today(now), quantity)
 
-    _lock(session, benefit, checked.number)
-    earlier = _by_nonce(session, till.partner.id, nonce)
+    lock_for_redemption(session, benefit, checked.number)
+    earlier = by_nonce(session, till.partner.id, nonce)
     if earlier is not None:
         return RedemptionResult.of(earlier, replayed=True)
     # Paused or changed while this request waited for the lock.
-    _check_benefit(session, benefit, till, checked.family, city.today(now), quantity)
-    if _uses(session, benefit, checked.number, city, now) == 0:
+    check_benefit(session, benefit, till, checked.family, city.today(now), quantity)
+    if uses_left(session, benefit, checked.number, city, now) == 0:
         raise LimitReached()
-    quota = _quota(session, benefit)
+    quota = quota_left(session, benefit)
     if quota is not None and quota < quantity:
         raise QuotaExhausted()
 
@@ -552,7 +552,7 @@ def redeem(
             session.flush()
     except IntegrityError:
         # The same nonce for another card or benefit, at the same moment: the first one stands.
-        earlier = _by_nonce(session, till.partner.id, nonce)
+        earlier = by_nonce(session, till.partner.id, nonce)
         if earlier is None:
             raise
         return RedemptionResult.of(earlier, replayed=True)
@@ -574,8 +574,8 @@ def redeem(
     return RedemptionResult.of(row)
 
 
-def _check_benefit(
-    session: Session, benefit: Benefit, till: _Till, family: rules.FamilyFacts, today: dt.date, quantity: int
+def check_benefit(
+    session: Session, benefit: Benefit, till: Till, family: rules.FamilyFacts, today: dt.date, quantity: int
 ) -> None:
     if benefit.status == BenefitStatus.PAUSED.value:
         raise BenefitPaused()
@@ -588,7 +588,7 @@ def _check_benefit(
     )
     if not here:
         raise NotAtLocation()
-    why = rules.check(_benefit_rules(benefit), family, today)
+    why = rules.check(benefit_rules(benefit), family, today)
     if why is not None:
         raise NotEligibleError(why=why.value)
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= benefit.max_quantity:
@@ -610,13 +610,14 @@ def read_void_reason(raw: object) -> str:
 def void(
     session: Session,
     principal: Principal,
+    city: City,
     redemption_id: uuid.UUID,
     reason: object,
     *,
     now: dt.datetime,
     meta: RequestMeta | None = None,
 ) -> RedemptionResult:
-    """Void a redemption of the principal's partner within :data:`VOID_WINDOW`, with a reason."""
+    """Void a redemption of the principal's partner within the city's ``void_window``, with a reason."""
     partner = _partner(session, principal)
     row = session.scalar(
         select(Redemption)
@@ -629,8 +630,8 @@ def void(
     if row.status == RedemptionStatus.VOIDED.value:
         return RedemptionResult.of(row)
     text = read_void_reason(reason)
-    if now - row.created_at > VOID_WINDOW:
-        raise VoidWindowPassed(minutes=int(VOID_WINDOW.total_seconds() // 60))
+    if now - row.created_at > city.void_window:
+        raise VoidWindowPassed(minutes=int(city.void_window.total_seconds() // 60))
     row.status = RedemptionStatus.VOIDED.value
     row.void_reason = text
     row.voided_at = now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import uuid
@@ -213,26 +214,29 @@ def test_void_within_the_window_by_the_same_partner(
     redeem(client, till, benefit_id, text=text)
 
 
-def test_void_is_refused_after_the_window(db: Callable[[], Session], till: Till) -> None:
+@pytest.mark.parametrize("minutes", [15, 3])
+def test_void_is_refused_after_the_citys_window(db: Callable[[], Session], till: Till, minutes: int) -> None:
+    city = dataclasses.replace(KOELN, void_window=dt.timedelta(minutes=minutes))
     benefit_id = benefit(db, till)
     at = now()
     with db() as s, s.begin():
         first = services.redeem(
             s,
             till.principal,
-            KOELN,
+            city,
             text=signed(db, till.number),
             benefit_id=benefit_id,
             location_id=till.location_id,
             client_nonce="late",
             now=at,
         )
-    late = at + services.VOID_WINDOW + dt.timedelta(seconds=1)
+    late = at + dt.timedelta(minutes=minutes, seconds=1)
     with db() as s, s.begin(), pytest.raises(services.VoidWindowPassed) as refused:
-        services.void(s, till.principal, first.id, "Too late", now=late)
+        services.void(s, till.principal, city, first.id, "Too late", now=late)
     assert refused.value.code == "void_window_passed"
+    assert refused.value.params == {"minutes": minutes}
     with db() as s, s.begin():
-        on_time = services.void(s, till.principal, first.id, "Just in time", now=at + services.VOID_WINDOW)
+        on_time = services.void(s, till.principal, city, first.id, "Just in time", now=at + city.void_window)
     assert on_time.status == "voided"
 
 

@@ -26,6 +26,7 @@ from familienkarte.credentials.card_numbers import format_card_number, new_card_
 from familienkarte.credentials.fk1 import CredentialClaims, IssuerKey, issue_credential, present_printed
 from familienkarte.partners.models import Location, Partner
 from familienkarte.redemptions.models import VerificationEvent
+from familienkarte.settings import Settings
 from tests.helpers import bearer, sign_in_as
 from tests.integration.test_applications import KOELN
 from tests.integration.test_card_credentials import SECRET, Family, Phone, activate, issue_family_card, now
@@ -352,9 +353,8 @@ def test_a_key_bound_to_a_location_implies_it_and_works_only_there(
 def test_typed_numbers_are_rate_limited_tightly(
     client: TestClient[Litestar], db: Callable[[], Session], till: Till
 ) -> None:
-    from familienkarte.redemptions.api import TYPED_LIMIT
-
-    for _ in range(TYPED_LIMIT[0]):
+    typed_per_window = Settings().pos_typed_limit[0]
+    for _ in range(typed_per_window):
         scan(client, till, card_number=new_card_number())
     limited = scan(client, till, status=429, card_number=new_card_number())
     assert limited["code"] == "rate_limited"

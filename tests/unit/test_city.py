@@ -195,3 +195,14 @@ def test_maps_open_on_the_city_centre() -> None:
     city = load_city("koeln")
     assert city.map_center == pytest.approx((50.94, 6.96), abs=0.01)
     assert city.map_zoom == 12
+
+
+def test_the_void_window_is_fifteen_minutes_unless_the_city_says_otherwise() -> None:
+    assert load_city("koeln").void_window.total_seconds() == 15 * 60
+    data = koeln_data()
+    del data["void_window_minutes"]
+    assert parse_city("my.toml", data, "my").void_window.total_seconds() == 15 * 60
+    data["void_window_minutes"] = 5
+    assert parse_city("my.toml", data, "my").void_window.total_seconds() == 5 * 60
+    data["void_window_minutes"] = 0
+    assert problem(data) == "my.toml: void_window_minutes: must be between 1 and 1440, got 0"

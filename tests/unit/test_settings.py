@@ -33,6 +33,8 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "FK_CITY": ("berlin", "neither a shipped city"),
     "FK_MAP_TILE_URL": ("https://tiles.example/{z}/{x}.png", "{y}"),
     "FK_MAP_ATTRIBUTION_URL": ("tiles.example", "http(s)://"),
+    "FK_POS_SCAN_LIMIT": ("600", "requests/seconds"),
+    "FK_POS_TYPED_LIMIT": ("0/600", "requests/seconds"),
 }
 # Free text or paths: every value is accepted, so there is no parse error to check.
 ANY_VALUE = {
@@ -146,3 +148,9 @@ def test_settings_table_covers_every_setting_with_help() -> None:
     defaults = {row[0]: row[1] for row in table}
     assert defaults["FK_PORT"] == "8000"
     assert defaults["FK_SECRET_KEY"] == ""
+
+
+def test_a_rate_limit_reads_as_requests_per_seconds(tmp_path: Path) -> None:
+    settings = _load(tmp_path, FK_POS_SCAN_LIMIT=" 3000/60 ", FK_POS_TYPED_LIMIT="5/300")
+    assert (settings.pos_scan_limit, settings.pos_typed_limit) == ((3000, 60), (5, 300))
+    assert _load(tmp_path).pos_typed_limit == (20, 600)
