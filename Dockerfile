@@ -59,6 +59,8 @@ COPY --from=frontend /app/node_modules/swagger-ui-dist /app/node_modules/swagger
 COPY --from=frontend /app/node_modules/qrcode-generator/dist /app/node_modules/qrcode-generator/dist
 COPY --from=frontend /app/node_modules/leaflet/dist /app/node_modules/leaflet/dist
 COPY --from=frontend /app/node_modules/leaflet.markercluster/dist /app/node_modules/leaflet.markercluster/dist
+COPY --from=frontend /app/node_modules/barcode-detector/dist /app/node_modules/barcode-detector/dist
+COPY --from=frontend /app/node_modules/zxing-wasm/dist/reader /app/node_modules/zxing-wasm/dist/reader
 RUN mkdir -p /app/var && chown familienkarte:familienkarte /app/var
 USER familienkarte
 EXPOSE 8000

@@ -37,7 +37,7 @@ from familienkarte.staff import partner_queue as staff_partner_queue
 from familienkarte.staff import partners as staff_partners
 from familienkarte.staff import web as staff_web
 from familienkarte.web import pages
-from familienkarte.web.context import RequestContextMiddleware, csp_with_tiles
+from familienkarte.web.context import RequestContextMiddleware, csp_with_tiles, csp_with_wasm
 from familienkarte.web.csrf import csrf_protect
 from familienkarte.web.deps import DEPENDENCIES
 from familienkarte.web.maps import MAP_PAGES
@@ -59,6 +59,8 @@ VENDOR_MOUNTS = {
     "/static/vendor/qrcode-generator": VENDOR_DIR / "qrcode-generator" / "dist",
     "/static/vendor/leaflet": VENDOR_DIR / "leaflet" / "dist",
     "/static/vendor/leaflet.markercluster": VENDOR_DIR / "leaflet.markercluster" / "dist",
+    "/static/vendor/barcode-detector": VENDOR_DIR / "barcode-detector" / "dist",
+    "/static/vendor/zxing-wasm": VENDOR_DIR / "zxing-wasm" / "dist" / "reader",
 }
 
 API_DESCRIPTION = """\
@@ -184,6 +186,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Only pages with a map may load images from the tile server; every other page keeps the site's own policy.
         map_pages=MAP_PAGES,
         map_csp=csp_with_tiles(settings.map_tile_url),
+        # The scanner page compiles the QR reader's WebAssembly; no other page may.
+        wasm_pages=(partner_scanner.SCANNER_PATH,),
+        wasm_csp=csp_with_wasm(),
     )
     return app
 

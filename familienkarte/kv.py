@@ -100,10 +100,20 @@ def _unavailable_when_down(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[
     return wrapper
 
 
+# Count and set the expiry in one command (a script runs atomically): cheaper for every rate-limited request
+# than a MULTI/EXEC transaction of two commands. NX keeps the expiry of the window's first increment.
+_INCR_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
+return count
+"""
+
+
 class RedisKeyValue:
     def __init__(self, url: str, prefix: str) -> None:
         self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
         self._prefix = prefix
+        self._incr = self._redis.register_script(_INCR_SCRIPT)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -125,11 +135,7 @@ class RedisKeyValue:
 
     @_unavailable_when_down
     async def incr(self, key: str, ttl: int) -> int:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(self._k(key))
-            pipe.expire(self._k(key), ttl, nx=True)
-            count, _ = await pipe.execute()
-        return int(count)
+        return int(await self._incr(keys=[self._k(key)], args=[ttl]))
 
     @_unavailable_when_down
     async def ttl(self, key: str) -> int:

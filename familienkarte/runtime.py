@@ -1,15 +1,34 @@
-"""What one web process holds for its lifetime: settings, database engine, key-value store and limiters."""
+"""What one web process holds for its lifetime: settings, database engine, key-value store, limiters and the
+batched log of verifications."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import Final
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from familienkarte.credentials.services import VERIFIER_CACHE, VerifierCache
 from familienkarte.db import Tx, make_async_engine
 from familienkarte.kv import KeyValue, make_kv
 from familienkarte.ratelimit import Limiter
+from familienkarte.redemptions.verification_log import VerificationLog
 from familienkarte.settings import Settings
+
+# Connections each web process keeps open to PostgreSQL. With SQLAlchemy's default (5 kept open, 10 more when
+# busy), a busy till's requests beyond five at a time each opened a connection and closed it again, which costs
+# more than the request itself. Now busy requests wait for a free connection (at most the pool timeout) instead.
+# Two web processes use 20 of PostgreSQL's default 100 connections.
+POOL_SIZE: Final = 10
+POOL_OVERFLOW: Final = 0
+
+
+def _pool(url: str) -> dict[str, int]:
+    if make_url(url).get_backend_name() == "sqlite":
+        return {}
+    return {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
 
 
 @dataclass
@@ -22,23 +41,29 @@ class Runtime:
     login_limiter: Limiter
     login_ip_limiter: Limiter
     link_limiter: Limiter
+    # Verification statistics, written in batches by a background thread (flushed and stopped in close).
+    verification_log: VerificationLog
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
-        engine = make_async_engine(settings.effective_database_url)
+        engine = make_async_engine(settings.effective_database_url, **_pool(settings.effective_database_url))
         kv = make_kv(settings.redis_url, settings.redis_prefix)
         window = settings.login_window_seconds
         return cls(
             settings=settings,
             engine=engine,
-            tx=Tx(async_sessionmaker(engine, expire_on_commit=False)),
+            # Every session of the web process verifies with the process's remembered keys and status lists.
+            tx=Tx(async_sessionmaker(engine, expire_on_commit=False, info={VERIFIER_CACHE: VerifierCache()})),
             kv=kv,
             login_limiter=Limiter(kv, "login", settings.login_max_attempts, window),
             # One address may be shared (an office, a family's router): it gets more room than one account.
             login_ip_limiter=Limiter(kv, "login-ip", settings.login_max_attempts * 4, window),
             link_limiter=Limiter(kv, "login-link", settings.login_max_attempts, window),
+            verification_log=VerificationLog.for_database(settings.effective_database_url),
         )
 
     async def close(self) -> None:
+        # First the statistics still held (a blocking write, off the event loop), then the connections.
+        await asyncio.to_thread(self.verification_log.close)
         await self.engine.dispose()
         await self.kv.close()

@@ -40,7 +40,8 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | 
     return user if isinstance(user, Principal) else None
 
 
-def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    # Asynchronous, though it awaits nothing: Litestar runs a synchronous guard in a worker thread.
     allowed = handler.opt.get("roles")
     if allowed == PUBLIC:
         return

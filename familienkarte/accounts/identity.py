@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from familienkarte.accounts.api_key_cache import NOT_AUTH_RELEVANT
 from familienkarte.accounts.models import ApiKey, User
 from familienkarte.accounts.principal import Principal
 from familienkarte.accounts.roles import Role
@@ -87,11 +88,18 @@ def authenticate_api_key(session: Session, token: str) -> Principal | None:
         return None
     partner = session.execute(select(Partner.name, Partner.status).where(Partner.id == key.partner_id)).one_or_none()
     if partner is None or partner.status != ACTIVE_PARTNER_STATUS:
-        # A suspended or rejected partner's tills are shut out at once, without revoking their keys.
+        # A suspended or rejected partner's tills are shut out without revoking their keys (at once in this
+        # process, within api_key_cache.TTL_SECONDS in others).
         return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key.id)
+            .values(last_used_at=now)
+            # Nothing authentication depends on: remembered keys stay remembered (api_key_cache).
+            .execution_options(**{NOT_AUTH_RELEVANT: True})
+        )
     return Principal(
         role=Role.CASHIER,
         api_key_id=key.id,

@@ -15,6 +15,10 @@ needs and enforces the rules of CREDENTIAL.md:
   token is regenerated after the commit by the worker (woken at once, and by beat every minute) or, whichever
   comes first, by the next download: a list is never served with a change missing.
 
+A web process remembers the published keys and the status lists it read for a moment (:class:`VerifierCache`,
+handed to its sessions through ``Session.info``; nothing is remembered elsewhere): see the class for how soon a
+change counts.
+
 Concurrency: creating or rotating a key and allocating a status entry take an exclusive lock until the
 transaction ends (a PostgreSQL advisory lock, one for keys and one for lists; on SQLite, the database's write
 lock, taken by a write that changes nothing). Status entries are changed under a row lock on PostgreSQL and
@@ -27,12 +31,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import logging
 import secrets
 import string
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Generic, Literal, TypeVar, cast
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
@@ -42,7 +48,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_der_private_key,
 )
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from familienkarte import secretbox
@@ -62,6 +68,7 @@ from familienkarte.db import is_postgresql, serialise, sqlite_write_lock, utcnow
 from familienkarte.outbox_wake import wake_after_commit
 
 log = logging.getLogger("familienkarte.credentials")
+T = TypeVar("T")
 
 # Keys ---------------------------------------------------------------------------------------------------------
 
@@ -95,6 +102,100 @@ _LISTS_LOCK: Final = 0x464B_0002
 
 def _exclusive(session: Session, lock_id: int) -> None:
     serialise(session, lock_id, StatusListRecord)
+
+
+# What verifiers remember ------------------------------------------------------------------------------------------
+
+# How long a web process verifies with the keys and status entries it read, when nothing changed in it.
+KEYS_CACHE_SECONDS: Final = 10.0
+STATUS_CACHE_SECONDS: Final = 5.0
+# The key of the process's VerifierCache in Session.info (familienkarte.runtime puts it there).
+VERIFIER_CACHE: Final = "familienkarte.verifier_cache"
+_CHANGED: Final = "familienkarte.verifier_cache.changed"
+
+# Changes whenever an issuer key or a status entry was changed in this process: what was remembered before is
+# forgotten.
+_changes = itertools.count(1)
+_generation = 0
+
+
+def _verifiers_forget() -> None:
+    global _generation
+    _generation = next(_changes)
+
+
+def _forget_after_commit(session: Session) -> None:
+    """Keys or status entries change in this transaction: every VerifierCache of this process forgets what it
+    remembers now and again when the transaction commits (a verification in between may read the old state)."""
+    _verifiers_forget()
+    if not session.info.get(_CHANGED):
+        session.info[_CHANGED] = True
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_rollback", _after_rollback)
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_CHANGED, False):
+        _verifiers_forget()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
+
+
+def _monotonic() -> float:
+    return time.monotonic()
+
+
+@dataclass(frozen=True)
+class _Remembered(Generic[T]):
+    value: T
+    until: float
+    generation: int
+
+
+class VerifierCache:
+    """What a web process's verifications read on every scan: the published keys and the status lists.
+
+    - The published keys are kept :data:`KEYS_CACHE_SECONDS`. A code signed by a key made active by another
+      process (``familienkarte keys rotate``) makes the verifier read the keys again at once; a key that stops
+      being published stays up to that much longer, which changes nothing: everything it signed has expired by then.
+    - A status list is kept whole :data:`STATUS_CACHE_SECONDS`. A card revoked or suspended in another process
+      (another web worker, a worker, the command line) is refused here within that time. An index beyond the
+      remembered list and a list not remembered yet are read at once, so a new credential verifies at once.
+    - Any change of a key or a status entry in this process (``rotate_key``, ``set_status``, ...) makes every
+      cache of the process forget everything at once, and again when its transaction commits.
+    """
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock or (lambda: _monotonic())
+        self._keys: _Remembered[list[IssuerKey]] | None = None
+        self._lists: dict[int, _Remembered[tuple[int, bytes]]] = {}
+
+    def _fresh(self, entry: _Remembered[T] | None) -> T | None:
+        if entry is None or entry.generation != _generation or entry.until <= self._clock():
+            return None
+        return entry.value
+
+    def keys(self) -> list[IssuerKey] | None:
+        return self._fresh(self._keys)
+
+    def remember_keys(self, keys: list[IssuerKey], generation: int) -> None:
+        if generation == _generation:
+            self._keys = _Remembered(keys, self._clock() + KEYS_CACHE_SECONDS, generation)
+
+    def status_list(self, list_id: int) -> tuple[int, bytes] | None:
+        """(size, bits) of a remembered list."""
+        return self._fresh(self._lists.get(list_id))
+
+    def remember_status_list(self, list_id: int, size: int, bits: bytes, generation: int) -> None:
+        if generation == _generation:
+            self._lists[list_id] = _Remembered((size, bits), self._clock() + STATUS_CACHE_SECONDS, generation)
+
+
+def _verifier_cache(session: Session) -> VerifierCache | None:
+    cache = session.info.get(VERIFIER_CACHE)
+    return cache if isinstance(cache, VerifierCache) else None
 
 
 # Issuer keys ------------------------------------------------------------------------------------------------------
@@ -145,6 +246,7 @@ def _create_active_key(session: Session, secret: str, now: dt.datetime) -> Issue
     )
     session.add(row)
     session.flush()
+    _forget_after_commit(session)
     log.info("issuer key %s created and active", key.kid)
     return row
 
@@ -187,6 +289,7 @@ def rotate_key(
         old.active = None
         old.retired_at = now
         session.flush()  # before the new key: at most one key may be active at any moment
+        _forget_after_commit(session)
     new = _create_active_key(session, secret, now)
     record(
         session,
@@ -255,8 +358,23 @@ def _published_clause(now: dt.datetime) -> Any:
     return or_(IssuerKeyRecord.active.is_(True), IssuerKeyRecord.last_exp > now - PUBLISH_LEEWAY)
 
 
-def published_keys(session: Session, now: dt.datetime) -> list[IssuerKey]:
-    """The public keys for the JWKS: the active key, and every retired key that signed something still valid."""
+def published_keys(session: Session, now: dt.datetime, *, fresh: bool = False) -> list[IssuerKey]:
+    """The public keys for the JWKS: the active key, and every retired key that signed something still valid.
+
+    Remembered for a moment in a web process (:class:`VerifierCache`); ``fresh`` reads them again at once (a code
+    names a key this process does not know yet: another process may just have rotated)."""
+    cache = _verifier_cache(session)
+    if cache is None:
+        return _published_keys(session, now)
+    keys = None if fresh else cache.keys()
+    if keys is None:
+        generation = _generation
+        keys = _published_keys(session, now)
+        cache.remember_keys(keys, generation)
+    return list(keys)
+
+
+def _published_keys(session: Session, now: dt.datetime) -> list[IssuerKey]:
     rows = session.execute(
         select(IssuerKeyRecord.kid, IssuerKeyRecord.public_key)
         .where(_published_clause(now))
@@ -415,6 +533,7 @@ def set_status(session: Session, list_id: int, index: int, status: int, *, now: 
     row.bits = entries.to_bytes()
     row.version = row.version + 1
     row.updated_at = now or utcnow()
+    _forget_after_commit(session)
     wake_after_commit(session, STATUS_LISTS_TOPIC, [list_id])
     return True
 
@@ -422,14 +541,36 @@ def set_status(session: Session, list_id: int, index: int, status: int, *, now: 
 def status_lookup(session: Session) -> StatusLookup:
     """A ``status_lookup(l, s)`` for ``verify_presentation`` that reads the entries of this session's database.
 
-    Reads one byte per entry, not the whole list. An unknown list or index counts as revoked (fail closed); a
-    database error is raised, so that a verifier answers "try again", not "revoked".
+    Reads one byte per entry, not the whole list; in a web process the whole list, remembered for a moment
+    (:class:`VerifierCache`). An unknown list or index counts as revoked (fail closed); a database error is
+    raised, so that a verifier answers "try again", not "revoked".
     """
     seen: dict[tuple[int, int], int] = {}
+    cache = _verifier_cache(session)
+
+    def remembered(list_id: int, index: int) -> int:
+        assert cache is not None
+        entry = cache.status_list(list_id)
+        if entry is None or index >= entry[0]:
+            generation = _generation
+            row = session.execute(
+                select(StatusListRecord.size, StatusListRecord.bits).where(StatusListRecord.id == list_id)
+            ).first()
+            if row is None:
+                return REVOKED
+            entry = (row.size, bytes(row.bits))
+            cache.remember_status_list(list_id, row.size, entry[1], generation)
+        size, bits = entry
+        byte, shift = divmod(index, 4)
+        if index >= size or byte >= len(bits):
+            return REVOKED
+        return (bits[byte] >> (shift * 2)) & 0b11
 
     def lookup(list_id: int, index: int) -> int:
         if not 1 <= list_id <= _MAX_LIST_ID or not 0 <= index <= _MAX_LIST_ID:
             return REVOKED
+        if cache is not None:
+            return remembered(list_id, index)
         if (list_id, index) not in seen:
             byte, shift = divmod(index, 4)
             row = session.execute(

@@ -262,6 +262,8 @@ class PointOfSaleController(Controller):
                 card_number=data.card_number,
                 location_id=data.location_id,
                 now=utcnow(),
+                # Statistics are written in batches outside this request, whose transaction only reads.
+                record=runtime.verification_log.record,
             )
         )
         return VerificationRead.of(result)

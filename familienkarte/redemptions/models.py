@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from familienkarte.db import Base, TimestampMixin, new_uuid, utcnow
@@ -37,6 +37,10 @@ class Redemption(TimestampMixin, Base):
     again returns this record and records nothing new. ``occurred_at`` is the till's time of the redemption (the
     same as ``created_at`` online; earlier for a redemption uploaded later). A voided redemption stays for the
     record but no longer counts towards limits or quotas.
+
+    A redemption made while the till was offline is ``offline``, with the time it reached the server
+    (``uploaded_at``) and ``flags``: the codes of every rule it broke (``limit_reached``, ``revoked``, ...), for
+    partners and staff to review. It was given, so it counts towards limits and quotas like any other.
     """
 
     __tablename__ = "redemptions"
@@ -70,6 +74,11 @@ class Redemption(TimestampMixin, Base):
     voided_by_api_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     voided_at: Mapped[dt.datetime | None]
     occurred_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    offline: Mapped[bool] = mapped_column(default=False)
+    uploaded_at: Mapped[dt.datetime | None]
+    # A JSON list of rule codes (the same on SQLite and PostgreSQL); empty when no rule was broken. Not indexed:
+    # it is read with its redemption, never searched.
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class VerificationEvent(Base):

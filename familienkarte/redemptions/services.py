@@ -7,8 +7,10 @@ Rules made here:
 - A scanned code is verified as CREDENTIAL.md says (:func:`familienkarte.credentials.fk1.verify_presentation`).
   A typed card number is looked up instead: no code was checked, so the result says so, and the cashier should ask
   for ID, as for a printed card. Its own failures: ``malformed`` (not a card number), ``unknown_card``.
-- Every verification writes one :class:`VerificationEvent` (no card, no person); a redemption, which verifies
-  again, is its own record and writes none.
+- Every verification is recorded once for statistics (:class:`VerificationEvent`: no card, no person), handed to
+  the caller's ``record`` (the web process's batched :mod:`~familienkarte.redemptions.verification_log`, so that
+  the request only reads) or, without one, added to the session; a redemption, which verifies again, is its own
+  record and writes none.
 - A redemption is refused, with a stable code, when the card does not verify (its reason code), the benefit is
   not this partner's published one (``benefit_not_found``, ``benefit_paused``), not offered at this location
   (``not_at_location``), not for this family today (``not_eligible``), the quantity is too high, this card's limit
@@ -27,8 +29,8 @@ import datetime as dt
 import hashlib
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Final
 
 from sqlalchemy import func, select
@@ -49,6 +51,7 @@ from familienkarte.errors import N_, Conflict, InvalidInput, NotFound, Permissio
 from familienkarte.partners.models import Location, Partner, PartnerStatus
 from familienkarte.redemptions import limits
 from familienkarte.redemptions.models import PresentationKind, Redemption, RedemptionStatus, VerificationEvent
+from familienkarte.redemptions.verification_log import VerificationRecord
 
 # A typed card number that is well-formed but belongs to no card here.
 UNKNOWN_CARD: Final = "unknown_card"
@@ -301,6 +304,10 @@ def _typed(session: Session, text: str, today: dt.date) -> CheckedCard:
 def _scanned(session: Session, city: City, text: str, now: dt.datetime) -> CheckedCard:
     keys = {key.kid: key for key in credential_services.published_keys(session, now)}
     result = verify_presentation(text, keys, now.timestamp(), credential_services.status_lookup(session))
+    if result.reason is Reason.UNKNOWN_KEY:
+        # The remembered keys may predate a rotation by another process: read them again before refusing.
+        keys = {key.kid: key for key in credential_services.published_keys(session, now, fresh=True)}
+        result = verify_presentation(text, keys, now.timestamp(), credential_services.status_lookup(session))
     claims = result.claims
     if claims is None:
         return CheckedCard(result.reason.value, result.presentation_kind, True)
@@ -431,21 +438,18 @@ def verify(
     card_number: str | None = None,
     location_id: uuid.UUID | None = None,
     now: dt.datetime,
+    record: Callable[[VerificationRecord], None] | None = None,
 ) -> Verification:
     """The verdict on a scanned code (``text``) or a typed ``card_number`` at the till, with the card's facts and
     this partner's benefits that apply at this location today (only for a valid card). Records the verification
-    for statistics."""
+    for statistics through ``record`` (nothing is written in this session then), or else in this session."""
     till = till_for(session, principal, location_id)
     checked = check_card(session, city, text, card_number, now)
-    session.add(
-        VerificationEvent(
-            partner_id=till.partner.id,
-            location_id=till.location.id,
-            reason=checked.reason,
-            presentation=checked.presentation,
-            at=now,
-        )
-    )
+    event = VerificationRecord(till.partner.id, till.location.id, checked.reason, checked.presentation, now)
+    if record is not None:
+        record(event)
+    else:
+        session.add(VerificationEvent(**asdict(event)))
     ok = checked.reason == Reason.OK.value
     return Verification(
         reason=checked.reason,

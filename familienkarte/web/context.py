@@ -35,7 +35,18 @@ CSP_DIRECTIVES: dict[str, str] = {
     "manifest-src": "'self'",
     "worker-src": "'self'",
 }
-CSP = "; ".join(f"{name} {value}" for name, value in CSP_DIRECTIVES.items())
+
+
+def csp_adding(**sources: str) -> str:
+    """The site's policy with more sources for some directives (keyword: the directive with _ for -)."""
+    directives = dict(CSP_DIRECTIVES)
+    for name, source in sources.items():
+        directive = name.replace("_", "-")
+        directives[directive] = f"{directives[directive]} {source}"
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+CSP = csp_adding()
 
 
 def tile_source(tile_url: str) -> str:
@@ -48,9 +59,13 @@ def tile_source(tile_url: str) -> str:
 def csp_with_tiles(tile_url: str) -> str:
     """The site's policy plus images from the tile server: sent by the map page only, so that every other page
     keeps loading images from this site alone."""
-    directives = dict(CSP_DIRECTIVES)
-    directives["img-src"] = f"{directives['img-src']} {tile_source(tile_url)}"
-    return "; ".join(f"{name} {value}" for name, value in directives.items())
+    return csp_adding(img_src=tile_source(tile_url))
+
+
+def csp_with_wasm() -> str:
+    """The site's policy plus compiling WebAssembly (the scanner page's QR reader, served from this site): sent by
+    the scanner page only."""
+    return csp_adding(script_src="'wasm-unsafe-eval'")
 
 
 SECURITY_HEADERS = {
@@ -107,6 +122,8 @@ class RequestContextMiddleware:
         locale_cookie_secure: bool,
         map_pages: tuple[str, ...] = (),
         map_csp: str | None = None,
+        wasm_pages: tuple[str, ...] = (),
+        wasm_csp: str | None = None,
     ) -> None:
         self.app = app
         self.default_locale = default_locale
@@ -115,6 +132,9 @@ class RequestContextMiddleware:
         # Pages with a map (paths starting so) get ``map_csp``: the site's policy plus the tile server's images.
         self.map_pages = map_pages
         self.map_csp = map_csp
+        # The pages that compile WebAssembly (these exact paths) get ``wasm_csp``.
+        self.wasm_pages = wasm_pages
+        self.wasm_csp = wasm_csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -141,6 +161,8 @@ class RequestContextMiddleware:
                 headers["x-request-id"] = request_id
                 if self.map_csp and "content-security-policy" not in headers and path.startswith(self.map_pages):
                     headers["content-security-policy"] = self.map_csp
+                if self.wasm_csp and "content-security-policy" not in headers and path.rstrip("/") in self.wasm_pages:
+                    headers["content-security-policy"] = self.wasm_csp
                 for name, value in SECURITY_HEADERS.items():
                     if name not in headers:
                         headers[name] = value

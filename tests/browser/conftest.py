@@ -53,7 +53,7 @@ PHONE = {
 }
 DESKTOP = {"locale": "de-DE", "viewport": {"width": 1280, "height": 900}, "device_scale_factor": 1}
 # Playwright's waits (actions and expect) in milliseconds: generous for a busy CI machine, short for a failure.
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 20_000
 expect.set_options(timeout=TIMEOUT_MS)
 
 

@@ -174,7 +174,7 @@ def test_the_card_keeps_showing_a_working_code_offline(
     # Installing caches every file of the page first, which takes a while on a busy machine.
     wait_until(
         lambda: page.evaluate("navigator.serviceWorker.controller !== null"),
-        timeout=45,
+        timeout=120,
         what="the service worker to control the card page",
     )
 

@@ -101,6 +101,11 @@ def scan(client: TestClient[Litestar], till: Till, *, status: int = 200, **body:
     return result
 
 
+def flush_statistics(client: TestClient[Litestar]) -> None:
+    """Write the verification statistics the app holds (they are written in batches, outside the request)."""
+    client.app.state["fk"].verification_log.flush()
+
+
 @pytest.fixture
 def till(db: Callable[[], Session], make_user: Any) -> Till:
     return make_till(db, make_user)
@@ -193,6 +198,7 @@ def test_every_verdict_through_the_api(
     assert result["message"]
     # Facts only once the issuer's signature verified.
     assert (result["card"] is None) == (case in ("malformed", "unknown_key", "bad_signature"))
+    flush_statistics(client)
     with db() as s:
         events = s.scalars(select(VerificationEvent)).all()
     assert [(e.reason, e.partner_id, e.location_id) for e in events] == [(case, till.partner_id, till.location_id)]
@@ -203,6 +209,7 @@ def test_each_verification_is_recorded_without_the_card(
 ) -> None:
     scan(client, till, text=phone_code(db, till))
     scan(client, till, card_number=till.number)
+    flush_statistics(client)
     with db() as s:
         events = s.scalars(select(VerificationEvent).order_by(VerificationEvent.id)).all()
     assert [(e.reason, e.presentation) for e in events] == [("ok", "phone"), ("ok", "manual")]
@@ -305,6 +312,7 @@ def test_a_suspended_partner_is_refused(client: TestClient[Litestar], db: Callab
     # Its API keys no longer authenticate at all.
     response = client.post("/api/v1/verifications", json={"card_number": till.number}, headers=bearer(till.token))
     assert response.status_code == 401
+    flush_statistics(client)
     with db() as s:
         assert s.scalars(select(VerificationEvent)).all() == []
 
