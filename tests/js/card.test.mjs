@@ -293,6 +293,13 @@ test("the service worker caches files that exist, including every module the pag
   for (const url of ["/static/js/card.js", ...imported]) {
     assert.ok(files.includes(url), `${url} is not cached for offline use`);
   }
+  // The caching itself is shared with the scanner page's worker; the browser keeps imported scripts with the worker.
+  for (const name of ["card-sw.js", "scanner-sw.js"]) {
+    const source = readFileSync(new URL(`familienkarte/static/js/${name}`, ROOT), "utf8");
+    const shared = source.match(/importScripts\("([^"]+)"\)/);
+    assert.ok(shared, `${name} imports the shared worker code`);
+    assert.ok(existsSync(fileFor(shared[1])), `${shared[1]} is missing`);
+  }
 });
 
 test("the manifest starts the installed app on the card page, with icons that exist", () => {
