@@ -35,6 +35,7 @@ from familienkarte.staff import cards as staff_cards
 from familienkarte.staff import imports as staff_imports
 from familienkarte.staff import partner_queue as staff_partner_queue
 from familienkarte.staff import partners as staff_partners
+from familienkarte.staff import statistics as staff_statistics
 from familienkarte.staff import web as staff_web
 from familienkarte.web import pages
 from familienkarte.web.context import RequestContextMiddleware, csp_with_tiles, csp_with_wasm
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *partner_benefits.ROUTES,
         *staff_partner_queue.ROUTES,
         *staff_imports.ROUTES,
+        *staff_statistics.ROUTES,
         *catalogue_web.ROUTES,
         *catalogue_api.ROUTES,
         *catalogue_map.ROUTES,

@@ -71,6 +71,8 @@ class City:
     auto_publish_benefits: bool
     # How long after a redemption its partner may still void it (a mistaken tap, a family that changed its mind).
     void_window: dt.timedelta
+    # Statistics shown to partners or exported hide every figure about fewer distinct cards than this.
+    suppression_threshold: int
     # Where maps open when there is nothing to show yet (latitude, longitude), and at which zoom.
     map_center: tuple[float, float]
     map_zoom: int
@@ -189,6 +191,7 @@ def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
     expiry_reminder_days = top.integer("expiry_reminder_days", 60, 1, 365)
     auto_publish_benefits = top.flag("auto_publish_benefits", False)
     void_window = dt.timedelta(minutes=top.integer("void_window_minutes", 15, 1, 24 * 60))
+    suppression_threshold = top.integer("suppression_threshold", 5, 1, 100)
     map_center = _coordinates(top, "map_center")
     map_zoom = top.integer("map_zoom", 12, 3, 18)
 
@@ -264,6 +267,7 @@ def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
         expiry_reminder_days=expiry_reminder_days,
         auto_publish_benefits=auto_publish_benefits,
         void_window=void_window,
+        suppression_threshold=suppression_threshold,
         map_center=map_center,
         map_zoom=map_zoom,
         tier=tier,

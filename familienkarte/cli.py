@@ -8,6 +8,7 @@ Exit status 1 means the command ran and refused (a duplicate account, models tha
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import socket
@@ -486,6 +487,67 @@ def keys_rotate(ctx: click.Context) -> None:
         "credentials they signed have expired.",
         err=True,
     )
+
+
+@main.group()
+def stats() -> None:
+    """The statistics rollups, rebuilt from the raw facts."""
+
+
+def _stats_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-07-01.") from None
+
+
+@stats.command("rebuild")
+@click.option("--day", callback=_stats_day, help="The local day (YYYY-MM-DD); without it, every day that changed.")
+@click.pass_context
+def stats_rebuild(ctx: click.Context, day: dt.date | None) -> None:
+    """Rebuild one day's rollups, or those of every day whose facts changed since its last build."""
+    from familienkarte.city import load_city
+    from familienkarte.db import make_sync_sessionmaker, sync_transaction, utcnow
+    from familienkarte.statistics.rollups import rebuild_day, rebuild_dirty
+
+    settings = load(ctx)
+    city = load_city(settings.city)
+    with database(settings) as engine:
+        check_schema_current(engine, settings.effective_database_url)
+        with sync_transaction(make_sync_sessionmaker(engine)) as session:
+            if day is None:
+                rebuilt = rebuild_dirty(session, city, utcnow())
+            else:
+                rebuilt = rebuild_day(session, city, day, utcnow())
+    days = ", ".join(d.isoformat() for d in rebuilt.days) or "none"
+    click.echo(f"Rebuilt the statistics of {_count(len(rebuilt.days), 'day')} ({days}).")
+
+
+@stats.command("reconcile")
+@click.option("--repair/--no-repair", default=False, show_default=True, help="Rebuild the days that differ.")
+@click.pass_context
+def stats_reconcile(ctx: click.Context, repair: bool) -> None:
+    """Compare yesterday and the 7 days before with the raw facts; exit 1 when anything differs."""
+    from familienkarte.city import load_city
+    from familienkarte.db import make_sync_sessionmaker, sync_transaction, utcnow
+    from familienkarte.statistics.reconcile import reconcile
+
+    settings = load(ctx)
+    city = load_city(settings.city)
+    with database(settings) as engine:
+        check_schema_current(engine, settings.effective_database_url)
+        with sync_transaction(make_sync_sessionmaker(engine)) as session:
+            result = reconcile(session, city, utcnow(), repair=repair)
+    for difference in result.differences:
+        click.echo(f"{difference.table} {difference.key}: expected {difference.expected}, stored {difference.stored}")
+    span = f"{result.days[-1].isoformat()} to {result.days[0].isoformat()}"
+    click.echo(f"{_count(len(result.differences), 'difference')} from the raw facts, {span}.", err=True)
+    if result.differences:
+        if result.repaired:
+            click.echo("The days and months that differed were rebuilt.", err=True)
+        ctx.exit(1)
 
 
 @main.group()

@@ -10,6 +10,14 @@ from familienkarte.db import Base
 from familienkarte.mail.models import Email
 from familienkarte.partners.models import Location, Partner, TransitStop
 from familienkarte.redemptions.models import Redemption, VerificationEvent
+from familienkarte.statistics.models import (
+    StatsBuild,
+    StatsCards,
+    StatsFamilies,
+    StatsRedemptions,
+    StatsScan,
+    StatsVerifications,
+)
 
 __all__ = [
     "ApiKey",
@@ -29,6 +37,12 @@ __all__ = [
     "Partner",
     "PrintJob",
     "Redemption",
+    "StatsBuild",
+    "StatsCards",
+    "StatsFamilies",
+    "StatsRedemptions",
+    "StatsScan",
+    "StatsVerifications",
     "StatusListRecord",
     "TransitStop",
     "User",

@@ -165,7 +165,9 @@ class _Context:
 
 _context = _Context()
 
-celery_app = Celery("familienkarte", include=["workers.tasks", "workers.tasks_print", "workers.tasks_expiry"])
+celery_app = Celery(
+    "familienkarte", include=["workers.tasks", "workers.tasks_print", "workers.tasks_expiry", "workers.tasks_stats"]
+)
 # Read when the app is first used, so that importing this module never reads the environment by itself.
 celery_app.add_defaults(lambda: celery_config(_context.current_settings()))
 

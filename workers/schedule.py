@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.schedules import crontab
+
 MAIL_FLUSH_SECONDS = 30.0
 # A safety net: a status change wakes the worker at once, and a download signs a changed list itself.
 STATUS_LIST_REFRESH_SECONDS = 60.0
@@ -15,6 +17,10 @@ STATUS_LIST_REFRESH_SECONDS = 60.0
 EXPIRY_SECONDS = 3600.0
 # A safety net: an order wakes the print worker at once; this picks up an order whose wake-up was lost.
 PRINT_SWEEP_SECONDS = 120.0
+# Late and offline uploads and voids re-roll the days they touch within a few minutes.
+STATS_DIRTY_SECONDS = 300.0
+# The reconciliation of the last 8 days, nightly (02:30 UTC: 03:30 or 04:30 in Germany, when nobody is at a till).
+STATS_RECONCILE_AT = crontab(hour=2, minute=30)
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "mail.flush_outbox": {
@@ -41,5 +47,15 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "cards.send_expiry_reminders",
         "schedule": EXPIRY_SECONDS,
         "options": {"expires": EXPIRY_SECONDS - 60},
+    },
+    "stats.rebuild_dirty": {
+        "task": "stats.rebuild_dirty",
+        "schedule": STATS_DIRTY_SECONDS,
+        "options": {"expires": STATS_DIRTY_SECONDS - 30},
+    },
+    "stats.reconcile": {
+        "task": "stats.reconcile",
+        "schedule": STATS_RECONCILE_AT,
+        "options": {"expires": 6 * 3600.0},
     },
 }

@@ -48,9 +48,9 @@ STAFF_AREAS: tuple[StaffArea, ...] = (
     ),
     StaffArea(
         N_("Statistics"),
-        N_("See how the family card is used; export reports."),
-        "/staff/stats",
-        frozenset({Role.ANALYST}),
+        N_("Redemptions, cards, families reached and fraud signals, with filters."),
+        "/staff/statistics",
+        frozenset({Role.ANALYST, Role.ADMIN}),
     ),
     StaffArea(
         N_("Staff accounts"),

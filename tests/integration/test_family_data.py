@@ -255,6 +255,12 @@ TABLES_WITHOUT_FAMILY_DATA = {
     "benefit_locations": "where partners' offers apply",
     "transit_stops": "public transport stops",
     "verification_events": "partner, location, reason and time of a scan; no card",
+    "stats_redemptions": "counts per hour, partner, location and benefit; no card",
+    "stats_verifications": "counts per hour, location and reason",
+    "stats_cards": "counts of cards per district and month",
+    "stats_families": "counts of families reached per month",
+    "stats_builds": "when the statistics were built",
+    "stats_scans": "how far the statistics looked for changes",
 }
 
 

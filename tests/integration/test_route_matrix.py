@@ -48,6 +48,7 @@ KNOWN = {
     ("POST", "/partner/benefits/{benefit_id}/submit"),
     ("GET", "/card"),
     ("POST", "/staff/cards/{card_id}/status/{change_name}"),
+    ("GET", "/staff/statistics"),
 }
 
 SAMPLE_VALUES: dict[type, Callable[[], str]] = {

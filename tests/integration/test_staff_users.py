@@ -79,10 +79,10 @@ def test_admin_pages_send_anonymous_visitors_to_sign_in(client: Client, make_use
 @pytest.mark.parametrize(
     ("role", "shown", "hidden"),
     [
-        (Role.ADMIN, ["/staff/users", "/staff/audit"], ["/staff/applications"]),
-        (Role.CASEWORKER, ["/staff/applications"], ["/staff/users", "/staff/audit"]),
+        (Role.ADMIN, ["/staff/users", "/staff/audit", "/staff/statistics"], ["/staff/applications"]),
+        (Role.CASEWORKER, ["/staff/applications"], ["/staff/users", "/staff/audit", "/staff/statistics"]),
         (Role.PARTNER_MANAGER, ["/staff/partners"], ["/staff/users", "/staff/applications"]),
-        (Role.ANALYST, ["/staff/stats"], ["/staff/users", "/staff/partners"]),
+        (Role.ANALYST, ["/staff/statistics"], ["/staff/users", "/staff/partners"]),
     ],
 )
 def test_staff_start_page_lists_the_roles_areas(

@@ -206,3 +206,14 @@ def test_the_void_window_is_fifteen_minutes_unless_the_city_says_otherwise() -> 
     assert parse_city("my.toml", data, "my").void_window.total_seconds() == 5 * 60
     data["void_window_minutes"] = 0
     assert problem(data) == "my.toml: void_window_minutes: must be between 1 and 1440, got 0"
+
+
+def test_the_suppression_threshold_is_five_unless_the_city_says_otherwise() -> None:
+    assert load_city("hamm").suppression_threshold == 5
+    data = koeln_data()
+    del data["suppression_threshold"]
+    assert parse_city("my.toml", data, "my").suppression_threshold == 5
+    data["suppression_threshold"] = 10
+    assert parse_city("my.toml", data, "my").suppression_threshold == 10
+    data["suppression_threshold"] = 0
+    assert problem(data) == "my.toml: suppression_threshold: must be between 1 and 100, got 0"

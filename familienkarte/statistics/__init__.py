@@ -1,0 +1,1 @@
+"""Statistics: rollup tables rebuilt from the raw facts (redemptions, verifications, cards), never incremented."""

@@ -1,0 +1,782 @@
+"""The staff statistics dashboard: its filters and one query per table, all over the rollup tables.
+
+Each table of the page is one function returning plain rows (named tuples of numbers and names), so that an
+export can call the same function. Every query is one ``SELECT ... GROUP BY`` over a rollup table; no figure is
+added up row by row in Python.
+
+A distinct count (``cards`` of a bucket, ``families`` of a month) is never summed across buckets: families reached
+come from ``StatsFamilies`` (per month), and the active cards of a district are those of one month (the latest of
+the range), not a sum over months. Issued, activated and revoked cards are events of their month and do add up.
+
+Which filters apply where: redemptions take all four (the district is the location's); verifications take the
+district and the partner (a verification has no benefit, so no category); cards take the district (the family's);
+families reached are programme-wide per month and take none. The page says so next to each table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+from babel.core import Locale
+from babel.numbers import format_decimal, parse_pattern
+from sqlalchemy import ColumnElement, Date, Float, case, cast, func, literal, select, type_coerce
+from sqlalchemy.orm import Session
+
+from familienkarte import i18n
+from familienkarte.benefits.models import Benefit
+from familienkarte.benefits.rules import localized
+from familienkarte.city import City
+from familienkarte.credentials.fk1 import Reason
+from familienkarte.db import is_postgresql
+from familienkarte.errors import N_, FieldError, InvalidInput
+from familienkarte.partners.models import Partner
+from familienkarte.partners.vocabulary import CATEGORIES
+from familienkarte.redemptions.services import UNKNOWN_CARD
+from familienkarte.statistics.models import (
+    PROGRAMME,
+    StatsCards,
+    StatsFamilies,
+    StatsRedemptions,
+    StatsVerifications,
+)
+
+# The default range: the last 30 days, today included.
+DEFAULT_DAYS: Final = 30
+# The longest range one page shows (two years and a leap day).
+MAX_DAYS: Final = 731
+# Up to this many days the redemptions over time are shown per day, beyond it per week (Monday to Sunday).
+MAX_DAILY_DAYS: Final = 62
+TOP_LIMIT: Final = 10
+FRAUD_LIMIT: Final = 20
+# The reasons that hint at fraud when many gather at one partner: copied or forged codes, revoked cards.
+FRAUD_REASONS: Final = (Reason.STALE.value, Reason.REVOKED.value, Reason.BAD_SIGNATURE.value, Reason.BAD_PROOF.value)
+NO_DISTRICT: Final = N_("No district")
+# Dates outside these are refused (the programme's figures lie well within; the range arithmetic stays in bounds).
+FIRST_DAY: Final = dt.date(2000, 1, 1)
+LAST_DAY: Final = dt.date(2099, 12, 31)
+# A refused value is repeated in its message up to this many characters.
+SHOWN_MAX: Final = 60
+
+REASON_LABELS: Final[dict[str, str]] = {
+    Reason.OK.value: N_("Valid"),
+    Reason.MALFORMED.value: N_("Not a family card code"),
+    Reason.UNKNOWN_KEY.value: N_("Unknown signing key"),
+    Reason.BAD_SIGNATURE.value: N_("Forged or damaged code"),
+    Reason.EXPIRED.value: N_("Card expired"),
+    Reason.NOT_YET_VALID.value: N_("Card not valid yet"),
+    Reason.PRESENTATION_MISSING.value: N_("Phone code without its changing code"),
+    Reason.BAD_PROOF.value: N_("Phone code not genuine"),
+    Reason.STALE.value: N_("Phone code too old (screenshot?)"),
+    Reason.REVOKED.value: N_("Card revoked"),
+    Reason.SUSPENDED.value: N_("Card suspended"),
+    UNKNOWN_CARD: N_("No card with this number"),
+}
+
+
+# --- the filters ---
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the reader asked for, checked; build it with :func:`read_filters`. ``end`` is included."""
+
+    start: dt.date
+    end: dt.date
+    category: str | None = None
+    district: str | None = None
+    partner_id: uuid.UUID | None = None
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def weekly(self) -> bool:
+        return self.days > MAX_DAILY_DAYS
+
+    @property
+    def first_month(self) -> dt.date:
+        return self.start.replace(day=1)
+
+    @property
+    def last_month(self) -> dt.date:
+        return self.end.replace(day=1)
+
+
+def _text(params: Mapping[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _shown(raw: str) -> str:
+    """A refused value as the message repeats it: not longer than a line."""
+    return raw if len(raw) <= SHOWN_MAX else raw[: SHOWN_MAX - 1] + "…"
+
+
+def _date(params: Mapping[str, Any], name: str, message: str, outside: str, errors: list[FieldError]) -> dt.date | None:
+    """A date written YYYY-MM-DD (what a date field sends), within ``FIRST_DAY`` and ``LAST_DAY``."""
+    raw = _text(params, name)
+    if raw is None:
+        return None
+    try:
+        if len(raw) != len("2026-07-01"):
+            raise ValueError(raw)
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        errors.append(FieldError(name, message, {"value": _shown(raw)}))
+        return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        errors.append(FieldError(name, outside, {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()}))
+        return None
+    return day
+
+
+def read_filters(session: Session, params: Mapping[str, Any], *, districts: Sequence[str], today: dt.date) -> Filters:
+    """The filters from URL parameters; every bad value is refused with a message naming its field.
+
+    Empty values mean "any" (the form sends every field). Without dates the range is the last ``DEFAULT_DAYS`` days
+    up to ``today`` (the city's); with only one date the other follows from it.
+    """
+    errors: list[FieldError] = []
+    start = _date(
+        params,
+        "from",
+        N_("The start date (from) must be a date like 2026-07-01, not %(value)s."),
+        N_("The start date (from) must lie between %(first)s and %(last)s."),
+        errors,
+    )
+    end = _date(
+        params,
+        "to",
+        N_("The end date (to) must be a date like 2026-07-31, not %(value)s."),
+        N_("The end date (to) must lie between %(first)s and %(last)s."),
+        errors,
+    )
+    if end is None and start is not None:
+        end = min(start + dt.timedelta(days=DEFAULT_DAYS - 1), max(today, start))
+    end = end or today
+    start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    if not errors:
+        if start > end:
+            errors.append(FieldError("to", N_("The end date (to) must not be before the start date (from).")))
+        elif (end - start).days + 1 > MAX_DAYS:
+            errors.append(
+                FieldError(
+                    "from", N_("The range from start to end date may be at most %(max)s days."), {"max": MAX_DAYS}
+                )
+            )
+    category = _text(params, "category")
+    if category is not None and category not in CATEGORIES:
+        errors.append(FieldError("category", N_("There is no category %(value)s."), {"value": _shown(category)}))
+    district = _text(params, "district")
+    if district is not None and district not in districts:
+        errors.append(FieldError("district", N_("There is no district %(value)s."), {"value": _shown(district)}))
+    partner_id = None
+    partner = _text(params, "partner")
+    if partner is not None:
+        try:
+            partner_id = uuid.UUID(partner)
+        except ValueError:
+            partner_id = None
+        if partner_id is None or session.scalar(select(Partner.id).where(Partner.id == partner_id)) is None:
+            errors.append(FieldError("partner", N_("There is no partner %(value)s."), {"value": _shown(partner)}))
+    if errors:
+        raise InvalidInput(errors)
+    return Filters(start=start, end=end, category=category, district=district, partner_id=partner_id)
+
+
+def _redemption_filters(filters: Filters) -> list[ColumnElement[bool]]:
+    table = StatsRedemptions
+    conditions = [table.day >= filters.start, table.day <= filters.end]
+    if filters.category is not None:
+        conditions.append(table.category == filters.category)
+    if filters.district is not None:
+        conditions.append(table.district == filters.district)
+    if filters.partner_id is not None:
+        conditions.append(table.partner_id == filters.partner_id)
+    return conditions
+
+
+def _verification_filters(filters: Filters) -> list[ColumnElement[bool]]:
+    table = StatsVerifications
+    conditions = [table.day >= filters.start, table.day <= filters.end]
+    if filters.district is not None:
+        conditions.append(table.district == filters.district)
+    if filters.partner_id is not None:
+        conditions.append(table.partner_id == filters.partner_id)
+    return conditions
+
+
+def _card_filters(filters: Filters) -> list[ColumnElement[bool]]:
+    conditions = [StatsCards.month >= filters.first_month, StatsCards.month <= filters.last_month]
+    if filters.district is not None:
+        conditions.append(StatsCards.district == filters.district)
+    return conditions
+
+
+# --- the tables: one function each, plain rows ---
+
+
+class Totals(NamedTuple):
+    redemptions: int
+    quantity: int
+    verifications: int
+    failed: int
+    cards_active: int
+    # The month ``cards_active`` belongs to: the latest of the range with card figures (None: none yet).
+    cards_month: dt.date | None
+
+
+class TimeRow(NamedTuple):
+    # The day, or the Monday of the week (``Filters.weekly``).
+    period: dt.date
+    redemptions: int
+    quantity: int
+
+
+class CategoryRow(NamedTuple):
+    category: str
+    redemptions: int
+    quantity: int
+
+
+class DistrictRow(NamedTuple):
+    district: str | None
+    redemptions: int
+    quantity: int
+
+
+class BenefitRow(NamedTuple):
+    benefit_id: uuid.UUID
+    title: dict[str, str]
+    partner_name: str
+    redemptions: int
+    quantity: int
+
+
+class PartnerRow(NamedTuple):
+    partner_id: uuid.UUID
+    name: str
+    redemptions: int
+    quantity: int
+
+
+class CardRow(NamedTuple):
+    district: str
+    issued: int
+    activated: int
+    revoked: int
+    # Active in the latest month of the range with card figures.
+    active: int
+
+
+class FamilyRow(NamedTuple):
+    period: str  # "2026-07", or PROGRAMME for the whole programme
+    families: int
+
+
+class ReasonRow(NamedTuple):
+    reason: str
+    verifications: int
+
+
+class FraudRow(NamedTuple):
+    partner_id: uuid.UUID
+    name: str
+    stale: int
+    revoked: int
+    bad_signature: int
+    bad_proof: int
+    # The four above together, all verifications of the partner in the range, and their share (0 to 1).
+    flagged: int
+    verifications: int
+    share: float
+
+
+def _latest_card_month(filters: Filters) -> Any:
+    return (
+        select(func.max(StatsCards.month))
+        .where(StatsCards.month >= filters.first_month, StatsCards.month <= filters.last_month)
+        .scalar_subquery()
+    )
+
+
+def totals(session: Session, filters: Filters) -> Totals:
+    """The key figures but families reached (see :func:`families_by_month`)."""
+    redeemed = select(
+        func.coalesce(func.sum(StatsRedemptions.redemptions), 0), func.coalesce(func.sum(StatsRedemptions.quantity), 0)
+    ).where(*_redemption_filters(filters))
+    verified = select(
+        func.coalesce(func.sum(StatsVerifications.verifications), 0),
+        func.coalesce(
+            func.sum(case((StatsVerifications.reason != Reason.OK.value, StatsVerifications.verifications), else_=0)),
+            0,
+        ),
+    ).where(*_verification_filters(filters))
+    latest = _latest_card_month(filters)
+    active_conditions = [StatsCards.month == latest]
+    if filters.district is not None:
+        active_conditions.append(StatsCards.district == filters.district)
+    active = select(func.coalesce(func.sum(StatsCards.active), 0)).where(*active_conditions)
+    redemptions, quantity = session.execute(redeemed).one()
+    verifications, failed = session.execute(verified).one()
+    cards_active, cards_month = session.execute(select(active.scalar_subquery(), latest)).one()
+    return Totals(
+        int(redemptions), int(quantity), int(verifications), int(failed), int(cards_active or 0), _as_date(cards_month)
+    )
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _day(value: Any) -> dt.date:
+    day = _as_date(value)
+    assert day is not None
+    return day
+
+
+def _week_start(session: Session, day: Any) -> ColumnElement[Any]:
+    """The Monday of ``day``'s week, as a date."""
+    if is_postgresql(session):
+        return cast(func.date_trunc("week", day), Date)
+    return type_coerce(func.date(day, "-6 days", "weekday 1"), Date)
+
+
+def redemptions_over_time(session: Session, filters: Filters) -> list[TimeRow]:
+    """Redemptions and quantity per day, or per week (weeks begin on Monday) for ranges over ``MAX_DAILY_DAYS``;
+    periods without redemptions have no row."""
+    period = (_week_start(session, StatsRedemptions.day) if filters.weekly else StatsRedemptions.day).label("period")
+    query = (
+        select(period, func.sum(StatsRedemptions.redemptions), func.sum(StatsRedemptions.quantity))
+        .where(*_redemption_filters(filters))
+        .group_by(period)
+        .order_by(period)
+    )
+    return [TimeRow(_day(row[0]), int(row[1]), int(row[2])) for row in session.execute(query)]
+
+
+def redemptions_by_category(session: Session, filters: Filters) -> list[CategoryRow]:
+    total = func.sum(StatsRedemptions.redemptions)
+    query = (
+        select(StatsRedemptions.category, total, func.sum(StatsRedemptions.quantity))
+        .where(*_redemption_filters(filters))
+        .group_by(StatsRedemptions.category)
+        .order_by(total.desc(), StatsRedemptions.category)
+    )
+    return [CategoryRow(row[0], int(row[1]), int(row[2])) for row in session.execute(query)]
+
+
+def redemptions_by_district(session: Session, filters: Filters) -> list[DistrictRow]:
+    """Per district of the partner's location (None: locations without one)."""
+    total = func.sum(StatsRedemptions.redemptions)
+    query = (
+        select(StatsRedemptions.district, total, func.sum(StatsRedemptions.quantity))
+        .where(*_redemption_filters(filters))
+        .group_by(StatsRedemptions.district)
+        # Locations without a district after those with one, on both databases.
+        .order_by(total.desc(), StatsRedemptions.district.is_(None), StatsRedemptions.district)
+    )
+    return [DistrictRow(row[0], int(row[1]), int(row[2])) for row in session.execute(query)]
+
+
+def top_benefits(session: Session, filters: Filters, limit: int = TOP_LIMIT) -> list[BenefitRow]:
+    counted = (
+        select(
+            StatsRedemptions.benefit_id.label("benefit_id"),
+            func.sum(StatsRedemptions.redemptions).label("redemptions"),
+            func.sum(StatsRedemptions.quantity).label("quantity"),
+        )
+        .where(*_redemption_filters(filters))
+        .group_by(StatsRedemptions.benefit_id)
+        .order_by(func.sum(StatsRedemptions.redemptions).desc(), StatsRedemptions.benefit_id)
+        .limit(limit)
+        .subquery()
+    )
+    query = (
+        select(counted.c.benefit_id, Benefit.title, Partner.name, counted.c.redemptions, counted.c.quantity)
+        .join(Benefit, Benefit.id == counted.c.benefit_id)
+        .join(Partner, Partner.id == Benefit.partner_id)
+        .order_by(counted.c.redemptions.desc(), Partner.name, counted.c.benefit_id)
+    )
+    return [BenefitRow(row[0], row[1] or {}, row[2], int(row[3]), int(row[4])) for row in session.execute(query)]
+
+
+def top_partners(session: Session, filters: Filters, limit: int = TOP_LIMIT) -> list[PartnerRow]:
+    total = func.sum(StatsRedemptions.redemptions)
+    query = (
+        select(Partner.id, Partner.name, total, func.sum(StatsRedemptions.quantity))
+        .join(Partner, Partner.id == StatsRedemptions.partner_id)
+        .where(*_redemption_filters(filters))
+        .group_by(Partner.id, Partner.name)
+        .order_by(total.desc(), Partner.name, Partner.id)
+        .limit(limit)
+    )
+    return [PartnerRow(row[0], row[1], int(row[2]), int(row[3])) for row in session.execute(query)]
+
+
+def cards_by_district(session: Session, filters: Filters) -> list[CardRow]:
+    """Cards issued, activated and revoked in the range's months, and active in its latest month with figures,
+    per family district."""
+    latest = _latest_card_month(filters)
+    query = (
+        select(
+            StatsCards.district,
+            func.sum(StatsCards.issued),
+            func.sum(StatsCards.activated),
+            func.sum(StatsCards.revoked),
+            func.sum(case((StatsCards.month == latest, StatsCards.active), else_=0)),
+        )
+        .where(*_card_filters(filters))
+        .group_by(StatsCards.district)
+        .order_by(StatsCards.district)
+    )
+    return [CardRow(row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4])) for row in session.execute(query)]
+
+
+def families_by_month(session: Session, filters: Filters) -> list[FamilyRow]:
+    """Families reached (distinct cards with a redemption) in each month of the range, and programme-wide.
+
+    Programme-wide figures only: the month's distinct count cannot be narrowed by category, district or partner.
+    """
+    first, last = filters.first_month.strftime("%Y-%m"), filters.last_month.strftime("%Y-%m")
+    query = (
+        select(StatsFamilies.period, StatsFamilies.families)
+        .where((StatsFamilies.period.between(first, last)) | (StatsFamilies.period == PROGRAMME))
+        .order_by(StatsFamilies.period)
+    )
+    return [FamilyRow(row[0], int(row[1])) for row in session.execute(query)]
+
+
+def verifications_by_reason(session: Session, filters: Filters) -> list[ReasonRow]:
+    total = func.sum(StatsVerifications.verifications)
+    query = (
+        select(StatsVerifications.reason, total)
+        .where(*_verification_filters(filters))
+        .group_by(StatsVerifications.reason)
+        .order_by(total.desc(), StatsVerifications.reason)
+    )
+    return [ReasonRow(row[0], int(row[1])) for row in session.execute(query)]
+
+
+def fraud_signals(session: Session, filters: Filters, limit: int = FRAUD_LIMIT) -> list[FraudRow]:
+    """The partners with the most stale, revoked, forged or not genuine codes in the range, with their share of
+    the partner's verifications; partners without any are left out."""
+    table = StatsVerifications
+
+    def of(reason: str) -> Any:
+        return func.sum(case((table.reason == reason, table.verifications), else_=0))
+
+    flagged = func.sum(case((table.reason.in_(FRAUD_REASONS), table.verifications), else_=0))
+    everything = func.sum(table.verifications)
+    share = cast(flagged, Float) / cast(everything, Float)
+    query = (
+        select(Partner.id, Partner.name, *(of(reason) for reason in FRAUD_REASONS), flagged, everything, share)
+        .join(Partner, Partner.id == table.partner_id)
+        .where(*_verification_filters(filters))
+        .group_by(Partner.id, Partner.name)
+        .having(flagged > literal(0))
+        .order_by(flagged.desc(), share.desc(), Partner.name, Partner.id)
+        .limit(limit)
+    )
+    return [
+        FraudRow(
+            row[0], row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5]), int(row[6]), int(row[7]), float(row[8])
+        )
+        for row in session.execute(query)
+    ]
+
+
+# --- the page ---
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Choices:
+    categories: list[Choice]
+    districts: list[Choice]
+    partners: list[Choice]
+
+
+def choices(session: Session, districts: Sequence[str]) -> Choices:
+    partners = session.execute(select(Partner.id, Partner.name).order_by(Partner.name, Partner.id))
+    return Choices(
+        categories=[Choice(code, i18n.gettext(label)) for code, label in CATEGORIES.items()],
+        districts=[Choice(name, name) for name in districts],
+        partners=[Choice(str(row[0]), row[1]) for row in partners],
+    )
+
+
+def number(value: int) -> str:
+    """A whole number as the reader's locale writes it: 12.345 in German, 12,345 in English."""
+    return str(format_decimal(value, locale=Locale.parse(i18n.current_locale())))
+
+
+def percent(share: float) -> str:
+    """A share (0 to 1) as the reader's locale writes a percentage, with one decimal: 57.1% in English, 57,1 % in
+    German."""
+    locale = Locale.parse(i18n.current_locale())
+    pattern = parse_pattern(locale.percent_formats[None].pattern)
+    pattern.frac_prec = (1, 1)
+    return str(pattern.apply(share, locale))
+
+
+# The geometry of a bar chart, in SVG user units (the chart scales to its box).
+CHART_WIDTH: Final = 640
+LABEL_WIDTH: Final = 250
+VALUE_SPACE: Final = 80
+ROW_HEIGHT: Final = 26
+BAR_HEIGHT: Final = 18
+MAX_LABEL: Final = 32
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    # The label as drawn (long ones shortened; the table has them whole).
+    short_label: str
+    value: int
+    text: str
+    y: int
+    width: int
+
+    @property
+    def text_y(self) -> int:
+        return self.y + BAR_HEIGHT - 4
+
+    @property
+    def value_x(self) -> int:
+        return LABEL_WIDTH + self.width + 6
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    title: str
+    description: str
+    bars: list[Bar]
+    width: int = CHART_WIDTH
+    label_width: int = LABEL_WIDTH
+
+    @property
+    def height(self) -> int:
+        return max(1, len(self.bars)) * ROW_HEIGHT + 4
+
+
+def bar_chart(key: str, title: str, description: str, items: Sequence[tuple[str, int]]) -> Chart:
+    """A horizontal bar chart of (label, value) pairs; bar lengths relative to the largest value."""
+    top = max((value for _label, value in items), default=0)
+    area = CHART_WIDTH - LABEL_WIDTH - VALUE_SPACE
+    bars = [
+        Bar(
+            label=label,
+            short_label=label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…",
+            value=value,
+            text=number(value),
+            y=index * ROW_HEIGHT + 4,
+            width=round(area * value / top) if top else 0,
+        )
+        for index, (label, value) in enumerate(items)
+    ]
+    return Chart(key, title, description, bars)
+
+
+def category_label(code: str) -> str:
+    return i18n.gettext(CATEGORIES[code]) if code in CATEGORIES else code
+
+
+def district_label(district: str | None) -> str:
+    return district if district is not None else i18n.gettext(NO_DISTRICT)
+
+
+def reason_label(reason: str) -> str:
+    return i18n.gettext(REASON_LABELS[reason]) if reason in REASON_LABELS else reason
+
+
+def month_label(month: dt.date | str) -> str:
+    """A month ("2026-07" or its first day) as "July 2026" in the reader's language."""
+    day = month if isinstance(month, dt.date) else dt.date.fromisoformat(f"{month}-01")
+    return i18n.format_date(day, "MMMM yyyy")
+
+
+def benefit_title(title: Mapping[str, str]) -> str:
+    return localized(title, i18n.current_locale()).text or i18n.gettext("(no title)")
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    filters: Filters
+    totals: Totals
+    over_time: list[TimeRow]
+    by_category: list[CategoryRow]
+    by_district: list[DistrictRow]
+    top_benefits: list[BenefitRow]
+    top_partners: list[PartnerRow]
+    cards: list[CardRow]
+    families: list[FamilyRow]
+    reasons: list[ReasonRow]
+    fraud: list[FraudRow]
+    charts: dict[str, Chart]
+
+    @property
+    def failed_share(self) -> float | None:
+        return self.totals.failed / self.totals.verifications if self.totals.verifications else None
+
+    @property
+    def families_months(self) -> list[FamilyRow]:
+        return [row for row in self.families if row.period != PROGRAMME]
+
+    @property
+    def families_programme(self) -> int | None:
+        return next((row.families for row in self.families if row.period == PROGRAMME), None)
+
+    @property
+    def families_latest(self) -> FamilyRow | None:
+        months = self.families_months
+        return months[-1] if months else None
+
+
+def _periods(filters: Filters) -> list[dt.date]:
+    """Every day (or week's Monday) of the range, so that the chart shows periods without redemptions as 0."""
+    step = dt.timedelta(days=7 if filters.weekly else 1)
+    first = filters.start - dt.timedelta(days=filters.start.weekday()) if filters.weekly else filters.start
+    count = (filters.end - first).days // step.days + 1
+    return [first + step * index for index in range(count)]
+
+
+def _over_time_chart(filters: Filters, rows: list[TimeRow], total: int) -> Chart:
+    found = {row.period: row.redemptions for row in rows}
+    if filters.weekly:
+        title = i18n.gettext("Redemptions per week")
+        items = [
+            (i18n.gettext("Week of %(day)s", day=i18n.format_date(period, "short")), found.get(period, 0))
+            for period in _periods(filters)
+        ]
+    else:
+        title = i18n.gettext("Redemptions per day")
+        items = [(i18n.format_date(period, "medium"), found.get(period, 0)) for period in _periods(filters)]
+    description = i18n.gettext(
+        "%(total)s redemptions from %(start)s to %(end)s. The table below the chart has the figures.",
+        total=number(total),
+        start=i18n.format_date(filters.start, "medium"),
+        end=i18n.format_date(filters.end, "medium"),
+    )
+    return bar_chart("over-time", title, description, items)
+
+
+def _charts(filters: Filters, board: dict[str, Any]) -> dict[str, Chart]:
+    table_below = i18n.gettext("One bar per row of the table below the chart, which has the figures.")
+    return {
+        "over_time": _over_time_chart(filters, board["over_time"], board["totals"].redemptions),
+        "by_category": bar_chart(
+            "by-category",
+            i18n.gettext("Redemptions by category"),
+            table_below,
+            [(category_label(row.category), row.redemptions) for row in board["by_category"]],
+        ),
+        "by_district": bar_chart(
+            "by-district",
+            i18n.gettext("Redemptions by district of the partner's location"),
+            table_below,
+            [(district_label(row.district), row.redemptions) for row in board["by_district"]],
+        ),
+        "top_partners": bar_chart(
+            "top-partners",
+            i18n.gettext("Partners with the most redemptions"),
+            table_below,
+            [(row.name, row.redemptions) for row in board["top_partners"]],
+        ),
+        "cards": bar_chart(
+            "cards",
+            i18n.gettext("Active cards by district of the family"),
+            table_below,
+            [(row.district, row.active) for row in board["cards"]],
+        ),
+        "reasons": bar_chart(
+            "reasons",
+            i18n.gettext("Verifications by result"),
+            table_below,
+            [(reason_label(row.reason), row.verifications) for row in board["reasons"]],
+        ),
+    }
+
+
+def dashboard(session: Session, filters: Filters) -> Dashboard:
+    board: dict[str, Any] = {
+        "totals": totals(session, filters),
+        "over_time": redemptions_over_time(session, filters),
+        "by_category": redemptions_by_category(session, filters),
+        "by_district": redemptions_by_district(session, filters),
+        "top_benefits": top_benefits(session, filters),
+        "top_partners": top_partners(session, filters),
+        "cards": cards_by_district(session, filters),
+        "families": families_by_month(session, filters),
+        "reasons": verifications_by_reason(session, filters),
+        "fraud": fraud_signals(session, filters),
+    }
+    return Dashboard(filters=filters, charts=_charts(filters, board), **board)
+
+
+FORM_FIELDS: Final = ("from", "to", "category", "district", "partner")
+
+
+@dataclass(frozen=True)
+class StatisticsView:
+    """The page: the filter form (with the values given and any errors) and, when they were fine, the figures."""
+
+    form: dict[str, str]
+    errors: dict[str, str]
+    choices: Choices
+    dashboard: Dashboard | None
+
+
+def statistics_view(session: Session, city: City, params: Mapping[str, Any], *, today: dt.date) -> StatisticsView:
+    """The dashboard for URL parameters; bad parameters are shown at their fields instead of figures."""
+    options = choices(session, city.districts)
+    try:
+        filters = read_filters(session, params, districts=city.districts, today=today)
+    except InvalidInput as exc:
+        form = {name: str(params.get(name) or "") for name in FORM_FIELDS}
+        messages = {error.field: i18n.gettext(error.message, **error.params) for error in exc.errors}
+        return StatisticsView(form, messages, options, None)
+    form = {
+        "from": filters.start.isoformat(),
+        "to": filters.end.isoformat(),
+        "category": filters.category or "",
+        "district": filters.district or "",
+        "partner": str(filters.partner_id) if filters.partner_id else "",
+    }
+    return StatisticsView(form, {}, options, dashboard(session, filters))
+
+
+__all__ = [
+    "Filters",
+    "StatisticsView",
+    "cards_by_district",
+    "dashboard",
+    "families_by_month",
+    "fraud_signals",
+    "read_filters",
+    "redemptions_by_category",
+    "redemptions_by_district",
+    "redemptions_over_time",
+    "statistics_view",
+    "top_benefits",
+    "top_partners",
+    "totals",
+    "verifications_by_reason",
+]

@@ -1,0 +1,120 @@
+"""The rollup tables and the record of what was built when.
+
+Only counts, never a card number or a name. Days and hours are the city's (``City.timezone``). A distinct count
+(``cards``, ``families``) belongs to its own bucket and is never summed across buckets: families reached per month
+and programme-wide have a table of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from familienkarte.db import Base
+from familienkarte.redemptions.models import Redemption, VerificationEvent
+
+# Indexes of the raw facts for the statistics. A day's rebuild reads the day's range of ``occurred_at`` and ``at``
+# (the other indexes lead with partner or benefit). The search for days to rebuild asks for the redemptions
+# recorded or voided since its last run (an offline upload is recorded when it arrives: its ``created_at`` is its
+# ``uploaded_at``).
+Index("ix_redemptions_occurred_at", Redemption.occurred_at)
+Index("ix_redemptions_created_at", Redemption.created_at)
+Index("ix_redemptions_voided_at", Redemption.voided_at)
+Index("ix_verification_events_at", VerificationEvent.at)
+
+# The period of a programme-wide row in StatsFamilies.
+PROGRAMME = "all"
+
+
+class StatsRedemptions(Base):
+    """Recorded (not voided) redemptions per local day and hour, partner, location and benefit.
+
+    ``category`` is the benefit's, ``district`` the location's (None when the location has none): both follow from
+    the key and are kept for grouping without joins. ``cards`` counts distinct card numbers in this bucket only.
+    """
+
+    __tablename__ = "stats_redemptions"
+    __table_args__ = (CheckConstraint("hour BETWEEN 0 AND 23", name="hour_range"),)
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
+    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True)
+    benefit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("benefits.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32))
+    district: Mapped[str | None] = mapped_column(String(100))
+    redemptions: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    cards: Mapped[int] = mapped_column(Integer)
+
+
+class StatsVerifications(Base):
+    """Verifications per local day and hour, partner, location and reason code."""
+
+    __tablename__ = "stats_verifications"
+    __table_args__ = (CheckConstraint("hour BETWEEN 0 AND 23", name="hour_range"),)
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
+    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(24), primary_key=True)
+    district: Mapped[str | None] = mapped_column(String(100))
+    verifications: Mapped[int] = mapped_column(Integer)
+
+
+class StatsCards(Base):
+    """Cards per family district and local month (``month`` is its first day).
+
+    ``issued``: issued in the month. ``activated``: the card's first phone was activated in the month.
+    ``revoked``: revoked in the month (the card's last status change). ``active``: issued by the month's end, valid
+    on a day of the month, and not revoked or suspended before the month began.
+    """
+
+    __tablename__ = "stats_cards"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    district: Mapped[str] = mapped_column(String(100), primary_key=True)
+    issued: Mapped[int] = mapped_column(Integer)
+    activated: Mapped[int] = mapped_column(Integer)
+    revoked: Mapped[int] = mapped_column(Integer)
+    active: Mapped[int] = mapped_column(Integer)
+
+
+class StatsFamilies(Base):
+    """Families reached: distinct cards with at least one recorded redemption, per local month ("2026-07") and for
+    the whole programme (``PROGRAMME``)."""
+
+    __tablename__ = "stats_families"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    families: Mapped[int] = mapped_column(Integer)
+
+
+class StatsBuild(Base):
+    """When a day ("2026-07-01") or a month ("2026-07") of rollups was last built."""
+
+    __tablename__ = "stats_builds"
+
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)
+    built_at: Mapped[dt.datetime]
+
+
+class StatsScan(Base):
+    """The single row of the search for days to rebuild: facts changed after ``scanned_at`` are looked at next.
+
+    Verification events have no time of recording, only the till's time: they are found by id instead. Ids above
+    ``verification_id_before`` (the highest id seen by the scan before the last one) are looked at, so that an id
+    handed out before the last scan but committed after it is not missed.
+    """
+
+    __tablename__ = "stats_scans"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    scanned_at: Mapped[dt.datetime]
+    verification_id: Mapped[int | None] = mapped_column(BigInteger)
+    verification_id_before: Mapped[int | None] = mapped_column(BigInteger)

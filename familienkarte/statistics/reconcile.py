@@ -1,0 +1,142 @@
+"""The nightly reconciliation: recount yesterday and the 7 days before from the raw facts and compare row by row.
+
+There must be no difference. The days whose facts changed since the last search are rebuilt first (as the
+frequent ``rebuild_dirty`` would), so what is left is a real fault: a change the search missed, a row edited by
+hand, a rebuild that went wrong. Every difference is logged and returned; with ``repair`` the days and months
+that differ are rebuilt afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from familienkarte.city import City
+from familienkarte.db import Base
+from familienkarte.statistics.models import PROGRAMME, StatsCards, StatsFamilies, StatsRedemptions, StatsVerifications
+from familienkarte.statistics.rollups import (
+    Recount,
+    cards_recount,
+    families_recount,
+    month_start,
+    rebuild,
+    rebuild_dirty,
+    redemptions_recount,
+    verifications_recount,
+)
+
+log = logging.getLogger("familienkarte.statistics")
+
+# Yesterday and the 7 days before it.
+DAYS_BACK: Final = 8
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One row that differs: ``expected`` from the raw facts, ``stored`` in the rollup (None: no such row)."""
+
+    table: str
+    key: tuple[Any, ...]
+    expected: dict[str, Any] | None
+    stored: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    days: tuple[dt.date, ...]
+    months: tuple[dt.date, ...]
+    differences: tuple[Difference, ...]
+    repaired: bool
+
+
+def _plain(value: Any) -> Any:
+    return int(value) if isinstance(value, Decimal) else value
+
+
+def _keyed(table: type[Base], rows: Iterable[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    key_names = [column.name for column in sa_inspect(table).primary_key]
+    keyed = {}
+    for row in rows:
+        values = {name: _plain(value) for name, value in row._mapping.items()}
+        keyed[tuple(values[name] for name in key_names)] = values
+    return keyed
+
+
+def _compare(session: Session, table: type[Base], recount: Recount, stored: Recount) -> list[Difference]:
+    names = [column.name for column in recount.selected_columns]
+    expected = _keyed(table, session.execute(recount))
+    found = _keyed(table, session.execute(stored.with_only_columns(*(table.__table__.c[name] for name in names))))
+    return [
+        Difference(table.__tablename__, key, expected.get(key), found.get(key))
+        for key in sorted(expected.keys() | found.keys(), key=repr)
+        if expected.get(key) != found.get(key)
+    ]
+
+
+def compare_day(session: Session, city: City, day: dt.date) -> list[Difference]:
+    return _compare(
+        session, StatsRedemptions, redemptions_recount(session, city, day),
+        select(StatsRedemptions).where(StatsRedemptions.day == day),
+    ) + _compare(
+        session, StatsVerifications, verifications_recount(session, city, day),
+        select(StatsVerifications).where(StatsVerifications.day == day),
+    )  # fmt: skip
+
+
+def compare_month(session: Session, city: City, month: dt.date | None) -> list[Difference]:
+    """The month's cards and families reached (``month`` None: the programme-wide families reached)."""
+    period = PROGRAMME if month is None else month.strftime("%Y-%m")
+    differences = _compare(
+        session,
+        StatsFamilies,
+        families_recount(city, month),
+        select(StatsFamilies).where(StatsFamilies.period == period),
+    )
+    if month is not None:
+        differences += _compare(
+            session, StatsCards, cards_recount(city, month), select(StatsCards).where(StatsCards.month == month)
+        )
+    return differences
+
+
+def reconcile(session: Session, city: City, now: dt.datetime, *, repair: bool = False) -> Reconciliation:
+    """Compare yesterday and the 7 days before (and their months, and the programme) with the raw facts."""
+    rebuild_dirty(session, city, now)
+    yesterday = city.today(now) - dt.timedelta(days=1)
+    days = tuple(yesterday - dt.timedelta(days=back) for back in range(DAYS_BACK))
+    months = tuple(sorted({month_start(day) for day in days}))
+    differences: list[Difference] = []
+    wrong_days: set[dt.date] = set()
+    wrong_months: set[dt.date] = set()
+    for day in days:
+        found = compare_day(session, city, day)
+        differences += found
+        if found:
+            wrong_days.add(day)
+    for month in months:
+        found = compare_month(session, city, month)
+        differences += found
+        if found:
+            wrong_months.add(month)
+    differences += compare_month(session, city, None)
+    for difference in differences:
+        log.error(
+            "statistics differ from the raw facts in %s %s: expected %s, stored %s",
+            difference.table,
+            difference.key,
+            difference.expected,
+            difference.stored,
+        )
+    repaired = bool(repair and differences)
+    if repaired:
+        rebuild(session, city, wrong_days, now, wrong_months or months)
+    log.info("reconciled statistics of %s to %s: %d difference(s)", days[-1], days[0], len(differences))
+    return Reconciliation(days, months, tuple(differences), repaired)

@@ -1,0 +1,531 @@
+"""Rebuilding the rollups from the raw facts: a day, a month, and the days whose facts changed since their build.
+
+Rebuilt, never incremented: a rebuild deletes the rows of its day (or month) and inserts them again with one
+``INSERT ... SELECT ... GROUP BY`` per table, in the caller's transaction. A rebuild that dies half-way leaves the
+previous build; a repeated one gives the same rows. Rebuilds are serialised with each other (``serialise``).
+
+Days and hours are the city's. A day is the range of instants [local midnight, next local midnight), computed in
+Python (23 or 25 hours on the days the clocks change), so both databases select the same facts. The local hour:
+
+- PostgreSQL converts in SQL: ``EXTRACT(hour FROM timezone(:zone, occurred_at))`` (``AT TIME ZONE``).
+- SQLite has no time zones in SQL. A day has at most one change of the UTC offset, so it splits into at most two
+  ranges of one fixed offset each (``day_segments``); the hour is ``strftime('%H', occurred_at, '+120 minutes')``
+  with the range's offset, chosen by a ``CASE`` on the instant. One ``GROUP BY`` over the whole day keeps the two
+  occurrences of the repeated hour in autumn in one bucket, as on PostgreSQL.
+
+Months need no hours: their ranges are computed the same way and only filter.
+
+What was built when is kept (``StatsBuild``, one row per day and per month). ``rebuild_dirty`` (every few minutes)
+looks at the facts changed since its last run: redemptions recorded (online, or uploaded late from an offline
+till) or voided, verifications (by id: they have no time of recording), cards issued, changed or activated,
+households, locations and benefits changed; it rebuilds the days and months built before their latest change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    distinct,
+    extract,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session
+
+from familienkarte.benefits.models import Benefit
+from familienkarte.cards.credential_models import CardCredential, CredentialKind
+from familienkarte.cards.models import Card, CardStatus, Household
+from familienkarte.city import City
+from familienkarte.db import UTCDateTime, is_postgresql, serialise
+from familienkarte.partners.models import Location
+from familienkarte.redemptions.models import Redemption, RedemptionStatus, VerificationEvent
+from familienkarte.statistics.models import (
+    PROGRAMME,
+    StatsBuild,
+    StatsCards,
+    StatsFamilies,
+    StatsRedemptions,
+    StatsScan,
+    StatsVerifications,
+)
+
+log = logging.getLogger("familienkarte.statistics")
+
+# A SELECT of any number of columns.
+Recount: TypeAlias = Select[*tuple[Any, ...]]
+
+# One lock for every rebuild and search: they are short, and the build records and month rows are shared.
+STATS_LOCK: Final = 0x464B_0010
+# A fact written by a transaction that was still open when a build read the day may carry a time a little before
+# the build's: facts this much older than a build still make its day dirty.
+SETTLE: Final = dt.timedelta(minutes=2)
+# Today, yesterday and the 7 days before: rebuilt when a location or benefit changes.
+RECENT_DAYS: Final = 9
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A range of instants [start, end) of one fixed UTC offset."""
+
+    start: dt.datetime
+    end: dt.datetime
+    offset: dt.timedelta
+
+
+def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """The instant (UTC) the local day begins."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+
+
+def day_range(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """The day's instants [start, end) in UTC: 24 hours, or 23 and 25 on the days the clocks change."""
+    return local_midnight(day, zone), local_midnight(day + dt.timedelta(days=1), zone)
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def next_month(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def month_range(month: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    return local_midnight(month, zone), local_midnight(next_month(month), zone)
+
+
+def _offset(instant: dt.datetime, zone: ZoneInfo) -> dt.timedelta:
+    offset = instant.astimezone(zone).utcoffset()
+    assert offset is not None
+    return offset
+
+
+def day_segments(day: dt.date, zone: ZoneInfo) -> list[Segment]:
+    """The day's range split where the UTC offset changes: one segment, or two on the days the clocks change."""
+    start, end = day_range(day, zone)
+    first, last = _offset(start, zone), _offset(end - dt.timedelta(microseconds=1), zone)
+    if first == last:
+        return [Segment(start, end, first)]
+    # Offsets change on a whole second: search the first second of the new offset.
+    low, high = 0, int((end - start).total_seconds())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _offset(start + dt.timedelta(seconds=middle), zone) == first:
+            low = middle
+        else:
+            high = middle
+    switch = start + dt.timedelta(seconds=high)
+    return [Segment(start, switch, first), Segment(switch, end, last)]
+
+
+def local_day(instant: dt.datetime, zone: ZoneInfo) -> dt.date:
+    return instant.astimezone(zone).date()
+
+
+def _sqlite_hour(column: Any, offset: dt.timedelta) -> ColumnElement[Any]:
+    minutes = int(offset.total_seconds() // 60)
+    return cast(func.strftime("%H", column, f"{minutes:+d} minutes"), Integer)
+
+
+def local_hour(session: Session, column: Any, day: dt.date, zone: ZoneInfo) -> ColumnElement[Any]:
+    """The local hour (0-23) of ``column``, an instant of ``day``, as an SQL expression."""
+    if is_postgresql(session):
+        return cast(extract("hour", func.timezone(zone.key, column)), Integer)
+    segments = day_segments(day, zone)
+    if len(segments) == 1:
+        return _sqlite_hour(column, segments[0].offset)
+    switch = literal(segments[1].start, UTCDateTime())
+    return case(
+        (column < switch, _sqlite_hour(column, segments[0].offset)), else_=_sqlite_hour(column, segments[1].offset)
+    )
+
+
+def _within(column: Any, start: dt.datetime, end: dt.datetime) -> ColumnElement[bool]:
+    return and_(column >= start, column < end)
+
+
+# --- the recounts: each a SELECT whose columns are those of its table, used to rebuild and to reconcile ---
+
+
+def redemptions_recount(session: Session, city: City, day: dt.date) -> Recount:
+    start, end = day_range(day, city.timezone)
+    hour = local_hour(session, Redemption.occurred_at, day, city.timezone).label("hour")
+    return (
+        select(
+            literal(day, Date).label("day"),
+            hour,
+            Redemption.partner_id,
+            Redemption.location_id,
+            Redemption.benefit_id,
+            Benefit.category,
+            Location.district,
+            func.count().label("redemptions"),
+            func.sum(Redemption.quantity).label("quantity"),
+            func.count(distinct(Redemption.card_number)).label("cards"),
+        )
+        .join(Benefit, Benefit.id == Redemption.benefit_id)
+        .join(Location, Location.id == Redemption.location_id)
+        .where(
+            _within(Redemption.occurred_at, start, end),
+            Redemption.status == RedemptionStatus.RECORDED.value,
+        )
+        .group_by(
+            hour,
+            Redemption.partner_id,
+            Redemption.location_id,
+            Redemption.benefit_id,
+            Benefit.category,
+            Location.district,
+        )
+    )
+
+
+def verifications_recount(session: Session, city: City, day: dt.date) -> Recount:
+    start, end = day_range(day, city.timezone)
+    hour = local_hour(session, VerificationEvent.at, day, city.timezone).label("hour")
+    return (
+        select(
+            literal(day, Date).label("day"),
+            hour,
+            VerificationEvent.partner_id,
+            VerificationEvent.location_id,
+            VerificationEvent.reason,
+            Location.district,
+            func.count().label("verifications"),
+        )
+        .join(Location, Location.id == VerificationEvent.location_id)
+        .where(_within(VerificationEvent.at, start, end))
+        .group_by(
+            hour,
+            VerificationEvent.partner_id,
+            VerificationEvent.location_id,
+            VerificationEvent.reason,
+            Location.district,
+        )
+    )
+
+
+def cards_recount(city: City, month: dt.date) -> Recount:
+    """Cards issued, activated, revoked and active per family district in the month, each counted in one branch of
+    a ``UNION ALL`` and summed per district."""
+    start, end = month_range(month, city.timezone)
+    last_day = next_month(month) - dt.timedelta(days=1)
+    zero = literal(0, Integer)
+    one = literal(1, Integer)
+
+    def branch(issued: Any, activated: Any, revoked: Any, active: Any) -> Recount:
+        return select(
+            Household.district.label("district"),
+            issued.label("issued"),
+            activated.label("activated"),
+            revoked.label("revoked"),
+            active.label("active"),
+        ).join(Card, Card.household_id == Household.id)
+
+    first_phone = (
+        select(CardCredential.card_id, func.min(CardCredential.created_at).label("activated_at"))
+        .where(CardCredential.kind == CredentialKind.PHONE.value)
+        .group_by(CardCredential.card_id)
+        .subquery()
+    )
+    stopped = Card.status.in_((CardStatus.REVOKED.value, CardStatus.SUSPENDED.value))
+    parts = union_all(
+        branch(one, zero, zero, zero).where(_within(Card.issued_at, start, end)),
+        branch(zero, one, zero, zero)
+        .join(first_phone, first_phone.c.card_id == Card.id)
+        .where(_within(first_phone.c.activated_at, start, end)),
+        branch(zero, zero, one, zero).where(
+            Card.status == CardStatus.REVOKED.value,
+            _within(func.coalesce(Card.status_changed_at, Card.issued_at), start, end),
+        ),
+        branch(zero, zero, zero, one).where(
+            Card.issued_at < end,
+            Card.valid_from <= last_day,
+            Card.valid_until >= month,
+            not_(and_(stopped, func.coalesce(Card.status_changed_at, Card.issued_at) < start)),
+        ),
+    ).subquery()
+    return select(
+        literal(month, Date).label("month"),
+        parts.c.district,
+        func.sum(parts.c.issued).label("issued"),
+        func.sum(parts.c.activated).label("activated"),
+        func.sum(parts.c.revoked).label("revoked"),
+        func.sum(parts.c.active).label("active"),
+    ).group_by(parts.c.district)
+
+
+def families_recount(city: City, month: dt.date | None) -> Recount:
+    """Distinct cards with a recorded redemption in the month, or in the whole programme (``month`` None); no row
+    when there are none (as no row of a day's table means none there)."""
+    query = select(
+        literal(PROGRAMME if month is None else month.strftime("%Y-%m"), String).label("period"),
+        func.count(distinct(Redemption.card_number)).label("families"),
+    ).where(Redemption.status == RedemptionStatus.RECORDED.value)
+    if month is not None:
+        start, end = month_range(month, city.timezone)
+        query = query.where(_within(Redemption.occurred_at, start, end))
+    counted = query.subquery()
+    return select(counted.c.period, counted.c.families).where(counted.c.families > 0)
+
+
+# --- rebuilding ---
+
+
+def _record_build(session: Session, period: str, now: dt.datetime) -> None:
+    build = session.get(StatsBuild, period)
+    if build is None:
+        session.add(StatsBuild(period=period, built_at=now))
+    else:
+        build.built_at = now
+    session.flush()
+
+
+def _rebuild_day(session: Session, city: City, day: dt.date, now: dt.datetime) -> None:
+    session.execute(delete(StatsRedemptions).where(StatsRedemptions.day == day))
+    session.execute(delete(StatsVerifications).where(StatsVerifications.day == day))
+    for table, recount in (
+        (StatsRedemptions, redemptions_recount(session, city, day)),
+        (StatsVerifications, verifications_recount(session, city, day)),
+    ):
+        columns = [column.name for column in recount.selected_columns]
+        session.execute(insert(table).from_select(columns, recount))
+    _record_build(session, day.isoformat(), now)
+
+
+def _rebuild_families(session: Session, city: City, month: dt.date | None) -> None:
+    recount = families_recount(city, month)
+    period = PROGRAMME if month is None else month.strftime("%Y-%m")
+    session.execute(delete(StatsFamilies).where(StatsFamilies.period == period))
+    session.execute(insert(StatsFamilies).from_select(["period", "families"], recount))
+
+
+def _rebuild_month(session: Session, city: City, month: dt.date, now: dt.datetime) -> None:
+    session.execute(delete(StatsCards).where(StatsCards.month == month))
+    recount = cards_recount(city, month)
+    session.execute(insert(StatsCards).from_select([column.name for column in recount.selected_columns], recount))
+    _rebuild_families(session, city, month)
+    _record_build(session, month.strftime("%Y-%m"), now)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    days: tuple[dt.date, ...]
+    months: tuple[dt.date, ...]
+
+
+def rebuild(
+    session: Session, city: City, days: Iterable[dt.date], now: dt.datetime, months: Iterable[dt.date] = ()
+) -> Rebuilt:
+    """Rebuild the rollups of ``days``, of their months and of ``months``, and the programme-wide figure.
+
+    The months' and the programme's distinct counts scan their whole range of facts: this is for the search for
+    changed days and the reconciliation, which batch them, rather than for every single day.
+    """
+    serialise(session, STATS_LOCK, StatsBuild)
+    day_list = tuple(sorted(set(days)))
+    month_list = tuple(sorted({month_start(day) for day in day_list} | {month_start(month) for month in months}))
+    for day in day_list:
+        _rebuild_day(session, city, day, now)
+    for month in month_list:
+        _rebuild_month(session, city, month, now)
+    if day_list or month_list:
+        _rebuild_families(session, city, None)
+    return Rebuilt(day_list, month_list)
+
+
+def rebuild_day(session: Session, city: City, day: dt.date, now: dt.datetime) -> Rebuilt:
+    """Rebuild one day's rollups: its redemptions and verifications per hour.
+
+    The month tables are not touched: they are recounted from the raw facts as well, never from the day rows, so
+    they stay right and follow any change of the facts with ``rebuild_dirty``.
+    """
+    serialise(session, STATS_LOCK, StatsBuild)
+    _rebuild_day(session, city, day, now)
+    return Rebuilt((day,), ())
+
+
+# --- finding what changed ---
+
+
+def _utc_hour(session: Session, column: Any) -> ColumnElement[Any]:
+    if is_postgresql(session):
+        return func.date_trunc("hour", func.timezone("UTC", column))
+    return func.strftime("%Y-%m-%d %H:00:00", column)
+
+
+def _as_instant(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _changed_hours(session: Session, occurred: Any, changed: Any, since: dt.datetime | None) -> list[tuple[Any, Any]]:
+    """(UTC hour of ``occurred``, latest ``changed``) of the facts changed after ``since``, one row per hour."""
+    hour = _utc_hour(session, occurred).label("hour")
+    query = select(hour, func.max(changed)).where(changed.is_not(None)).group_by(hour)
+    if since is not None:
+        query = query.where(changed > since)
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def _days_of_hour(hour: Any, zone: ZoneInfo) -> set[dt.date]:
+    start = _as_instant(hour)
+    # An hour of UTC may span two local days in a zone whose offset is not whole hours.
+    return {local_day(start, zone), local_day(start + dt.timedelta(minutes=59, seconds=59), zone)}
+
+
+def _changed_days(
+    session: Session, city: City, since: dt.datetime | None, verification_id: int | None
+) -> dict[dt.date, dt.datetime | None]:
+    """Each local day with facts changed after ``since`` (or verifications after ``verification_id``): the latest
+    change, or None when unknown (a verification has no time of recording)."""
+    zone = city.timezone
+    latest: dict[dt.date, dt.datetime | None] = {}
+
+    def note(day: dt.date, changed: dt.datetime | None) -> None:
+        if day not in latest:
+            latest[day] = changed
+        else:
+            old = latest[day]
+            latest[day] = None if old is None or changed is None else max(old, changed)
+
+    # A new redemption (online, or an offline one uploaded: its created_at is its uploaded_at), a void: each
+    # changes the day the redemption occurred.
+    for changed in (Redemption.created_at, Redemption.voided_at):
+        for hour, when in _changed_hours(session, Redemption.occurred_at, changed, since):
+            for day in _days_of_hour(hour, zone):
+                note(day, _as_instant(when))
+    hour = _utc_hour(session, VerificationEvent.at).label("hour")
+    query = select(hour).group_by(hour)
+    if verification_id is not None:
+        query = query.where(VerificationEvent.id > verification_id)
+    for (value,) in session.execute(query):
+        for day in _days_of_hour(value, zone):
+            note(day, None)
+    return latest
+
+
+def _changed_months(session: Session, city: City, since: dt.datetime | None, now: dt.datetime) -> set[dt.date]:
+    """The months of card facts changed after ``since``: issued, status changed, a phone activated; and every
+    month since its card was issued for a household changed (cards count by the household's current district)."""
+    times: list[dt.datetime] = []
+    for column in (Card.created_at, Card.issued_at, Card.status_changed_at, CardCredential.created_at):
+        query = select(func.min(column), func.max(column)).where(column.is_not(None))
+        if since is not None:
+            query = query.where(column > since)
+        low, high = session.execute(query).one()
+        times += [_as_instant(value) for value in (low, high) if value is not None]
+    if since is not None:
+        moved = (
+            select(func.min(Card.issued_at), func.max(Household.updated_at))
+            .join(Household, Household.id == Card.household_id)
+            .where(Household.updated_at > since)
+        )
+        low, high = session.execute(moved).one()
+        times += [_as_instant(value) for value in (low, high) if value is not None]
+    if not times:
+        return set()
+    first = month_start(local_day(min(times), city.timezone))
+    last = month_start(local_day(min(max(times), now), city.timezone))
+    months = set()
+    while first <= last:
+        months.add(first)
+        first = next_month(first)
+    return months
+
+
+def _places_changed(session: Session, since: dt.datetime) -> bool:
+    for column in (Location.updated_at, Benefit.updated_at):
+        if session.scalar(select(column).where(column > since).limit(1)) is not None:
+            return True
+    return False
+
+
+def rebuild_dirty(session: Session, city: City, now: dt.datetime) -> Rebuilt:
+    """Rebuild the days whose facts changed after their last build (late and offline uploads, voids, new facts),
+    their months, and the months whose cards changed.
+
+    The facts changed since the last search are grouped by UTC hour in the database (a few rows per day); a day
+    is rebuilt unless it was built after its latest change (with ``SETTLE`` to spare).
+    """
+    serialise(session, STATS_LOCK, StatsBuild)
+    scan = session.get(StatsScan, 1)
+    since = None if scan is None else scan.scanned_at - SETTLE
+    highest = session.scalar(select(func.max(VerificationEvent.id)))
+    changed = _changed_days(session, city, since, None if scan is None else scan.verification_id_before)
+    # A month's figures come from its facts too (not from its days' rows): it is compared with its own build.
+    changed_months: dict[dt.date, dt.datetime | None] = {}
+    for day, latest in changed.items():
+        month, before = month_start(day), changed_months.get(month_start(day), latest)
+        changed_months[month] = None if latest is None or before is None else max(latest, before)
+    periods = [day.isoformat() for day in changed] + [month.strftime("%Y-%m") for month in changed_months]
+    built = {
+        build.period: build.built_at
+        for build in session.scalars(select(StatsBuild).where(StatsBuild.period.in_(periods)))
+    }
+
+    def outdated(period: str, latest: dt.datetime | None) -> bool:
+        built_at = built.get(period)
+        return built_at is None or latest is None or built_at - SETTLE <= latest
+
+    days = [day for day, latest in changed.items() if outdated(day.isoformat(), latest)]
+    months = {month for month, latest in changed_months.items() if outdated(month.strftime("%Y-%m"), latest)}
+    if since is not None and _places_changed(session, since):
+        # A location's district or a benefit's category is copied into the day rows: the recent days (those the
+        # reconciliation looks at, and today) take the change; older days keep what they were built with.
+        today = city.today(now)
+        days += [today - dt.timedelta(days=back) for back in range(RECENT_DAYS)]
+    months |= _changed_months(session, city, since, now)
+    result = rebuild(session, city, days, now, months)
+    if scan is None:
+        session.add(StatsScan(id=1, scanned_at=now, verification_id=highest, verification_id_before=highest))
+    else:
+        scan.verification_id_before = scan.verification_id
+        scan.verification_id = highest
+        scan.scanned_at = now
+    session.flush()
+    if result.days or result.months:
+        log.info(
+            "rebuilt statistics of %d day(s) and %d month(s)",
+            len(result.days),
+            len(result.months),
+            extra={"days": [day.isoformat() for day in result.days]},
+        )
+    return result
+
+
+__all__ = [
+    "Rebuilt",
+    "Segment",
+    "cards_recount",
+    "day_range",
+    "day_segments",
+    "families_recount",
+    "local_hour",
+    "rebuild",
+    "rebuild_day",
+    "rebuild_dirty",
+    "redemptions_recount",
+    "verifications_recount",
+]
