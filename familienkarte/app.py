@@ -48,6 +48,7 @@ from partner_portal import benefits_web as partner_benefits
 from partner_portal import profile as partner_profile
 from partner_portal import registration as partner_registration
 from partner_portal import scanner as partner_scanner
+from partner_portal import statistics as partner_statistics
 from partner_portal import web as partner_web
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *redemptions_api.ROUTES,
         *redemptions_offline.ROUTES,
         *partner_scanner.ROUTES,
+        *partner_statistics.ROUTES,
         *_static_routers(),
     ]
     app = Litestar(

@@ -49,6 +49,7 @@ KNOWN = {
     ("GET", "/card"),
     ("POST", "/staff/cards/{card_id}/status/{change_name}"),
     ("GET", "/staff/statistics"),
+    ("GET", "/partner/statistics"),
 }
 
 SAMPLE_VALUES: dict[type, Callable[[], str]] = {

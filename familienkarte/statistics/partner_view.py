@@ -1,0 +1,390 @@
+"""The partner's statistics page: a month's redemptions of its own benefits, per benefit, location and week.
+
+Privacy rule. Partners decide with these figures whether to stay in the programme, and families' privacy must hold:
+no figure that describes fewer than the city's threshold of distinct cards (``City.suppression_threshold``) is
+shown, and enough further figures are hidden that none can be worked out from the totals
+(:mod:`familienkarte.statistics.suppression`). The rule needs the number of distinct cards of every shown figure.
+The rollups cannot give it for a month (their ``cards`` are distinct within a day and hour; summed over a month they
+overcount), so every list is one ``SELECT ... GROUP BY`` over the partner's raw redemptions of the month that
+returns, per group, the redemptions (``COUNT(*)``), the quantity (``SUM(quantity)``) and the distinct cards
+(``COUNT(DISTINCT card_number)``). The total is one more such query without ``GROUP BY``: its distinct cards are
+those of all the month's redemptions, not a sum. Voided redemptions do not count. The distinct-card counts are
+the rule's input only; they are never shown.
+
+Each list shows redemptions and quantity side by side. Both describe the same cards, so their primary suppression
+is the same; the rule is applied to the redemptions and the quantity of a row is hidden with them (a list is one
+equation, protected when it hides no entry or at least two; the same pattern protects both columns, and a row is
+never half shown). The total is the same figure under every list; it is hidden under all of them when the rule
+hides it under one.
+
+Scope. Only the signed-in owner's partner: its benefits, its locations, its redemptions. Nothing in the query
+string chooses a partner, benefit or location. Cashiers do not see statistics (owners decide about the programme;
+cashiers work the till). The month is a calendar month of the city (days in ``City.timezone``, ranges computed in
+Python with :func:`familienkarte.statistics.rollups.month_range`), the current month up to now or one of the
+``MAX_MONTHS_BACK`` months before. Weeks are the days 1-7, 8-14, 15-21, 22-28 and 29 to the end of the month, so
+that every week lies inside its month (calendar weeks would cross into the neighbouring months and invite
+differencing between two pages).
+
+Verifications (card checks at the partner's tills) are shown per result without suppression: a verification event
+records no card (``VerificationEvent`` has only partner, location, result and time), so there is no distinct-card
+count to apply the rule to, and each of them was made by the partner's own staff or tills, who saw its result at
+the counter. The counts tell the partner nothing about a family it did not see itself, and nothing about other
+partners.
+
+Limits. The current month to date grows every day: comparing today's page with yesterday's shows one day's
+figures by difference (see the "Limits" of the suppression library); those are the partner's own redemptions,
+which its tills recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, case, distinct, func, literal, select
+from sqlalchemy.orm import Session
+
+from familienkarte import i18n
+from familienkarte.accounts.principal import Principal
+from familienkarte.accounts.roles import Role
+from familienkarte.benefits.models import Benefit, BenefitStatus
+from familienkarte.city import City
+from familienkarte.errors import N_, FieldError, InvalidInput, NotFound, PermissionDenied
+from familienkarte.partners.models import Location, Partner
+from familienkarte.redemptions.models import Redemption, RedemptionStatus, VerificationEvent
+from familienkarte.statistics.dashboard import benefit_title, month_label, reason_label
+from familienkarte.statistics.rollups import local_midnight, month_range, month_start, next_month
+from familienkarte.statistics.suppression import Figure, FigureList, Shown, Suppressed, suppress_list
+
+# How many months before the current one can be chosen.
+MAX_MONTHS_BACK: Final = 24
+# Weeks of a month: the first day of each (the last week runs to the end of the month).
+WEEK_FIRST_DAYS: Final = (1, 8, 15, 22, 29)
+# A refused value is repeated in its message up to this many characters.
+SHOWN_MAX: Final = 40
+# Benefits listed even without redemptions in the month (with zeros): those families can use or could use.
+LISTED_STATUSES: Final = (BenefitStatus.PUBLISHED.value, BenefitStatus.PAUSED.value)
+
+
+# --- the month ---
+
+
+def months_back(month: dt.date, count: int) -> dt.date:
+    """The first day of the month ``count`` months before ``month``."""
+    index = month.year * 12 + month.month - 1 - count
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def last_complete_month(today: dt.date) -> dt.date:
+    return months_back(month_start(today), 1)
+
+
+def read_month(params: Mapping[str, Any], today: dt.date) -> dt.date:
+    """The month asked for (``?month=YYYY-MM``, its first day), or the last complete month without one.
+
+    Refused with a message naming the field ``month``: anything not written YYYY-MM, a month after the current one,
+    and a month more than ``MAX_MONTHS_BACK`` months before it.
+    """
+    raw = str(params.get("month") or "").strip()
+    if not raw:
+        return last_complete_month(today)
+    try:
+        if len(raw) != len("2026-07") or raw[4] != "-":
+            raise ValueError(raw)
+        month = dt.date(int(raw[:4]), int(raw[5:]), 1)
+    except ValueError:
+        shown = raw if len(raw) <= SHOWN_MAX else raw[: SHOWN_MAX - 1] + "…"
+        raise InvalidInput(
+            [FieldError("month", N_("The month must be written like 2026-07, not %(value)s."), {"value": shown})]
+        ) from None
+    current = month_start(today)
+    first = months_back(current, MAX_MONTHS_BACK)
+    if not first <= month <= current:
+        raise InvalidInput(
+            [
+                FieldError(
+                    "month",
+                    N_("The month must lie between %(first)s and %(last)s."),
+                    {"first": first.strftime("%Y-%m"), "last": current.strftime("%Y-%m")},
+                )
+            ]
+        )
+    return month
+
+
+# --- the figures ---
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a list as shown: a label and two figures, each a number or the marker."""
+
+    label: str
+    redemptions: Shown
+    quantity: Shown
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A list as shown: its rows and its total. ``hidden`` says whether anything was hidden (the note under it)."""
+
+    key: str
+    rows: list[Row]
+    total: Row
+    threshold: int
+
+    @property
+    def hidden(self) -> bool:
+        shown = [self.total, *self.rows]
+        return any(isinstance(value, Suppressed) for row in shown for value in (row.redemptions, row.quantity))
+
+
+@dataclass(frozen=True)
+class ReasonRow:
+    reason: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class PartnerStatistics:
+    """The page's figures for one month of one partner."""
+
+    partner_name: str
+    month: dt.date
+    # The last day with figures: the month's last day, or today in the current month.
+    until: dt.date
+    complete: bool
+    by_benefit: Listing
+    by_location: Listing
+    by_week: Listing
+    verifications: list[ReasonRow]
+    threshold: int
+
+    @property
+    def verifications_total(self) -> int:
+        return sum(row.count for row in self.verifications)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A group of redemptions as counted: the rule's input."""
+
+    redemptions: int
+    quantity: int
+    cards: int
+
+    @property
+    def figure(self) -> Figure:
+        """The redemptions with their distinct cards: what the rule decides on (the quantity follows its row)."""
+        return Figure(self.redemptions, self.cards)
+
+
+_NONE: Final = _Group(0, 0, 0)
+
+
+def _counts() -> tuple[Any, Any, Any]:
+    return (
+        func.count(),
+        func.coalesce(func.sum(Redemption.quantity), 0),
+        func.count(distinct(Redemption.card_number)),
+    )
+
+
+def _where(partner_id: uuid.UUID, start: dt.datetime, end: dt.datetime) -> list[ColumnElement[bool]]:
+    return [
+        Redemption.partner_id == partner_id,
+        Redemption.status == RedemptionStatus.RECORDED.value,
+        Redemption.occurred_at >= start,
+        Redemption.occurred_at < end,
+    ]
+
+
+def _grouped(session: Session, key: Any, conditions: list[ColumnElement[bool]]) -> dict[Any, _Group]:
+    """One ``SELECT key, COUNT(*), SUM(quantity), COUNT(DISTINCT card_number) ... GROUP BY key``."""
+    rows = session.execute(select(key.label("key"), *_counts()).where(*conditions).group_by(key)).all()
+    return {row[0]: _Group(int(row[1]), int(row[2]), int(row[3])) for row in rows}
+
+
+def _total(session: Session, conditions: list[ColumnElement[bool]]) -> _Group:
+    row = session.execute(select(*_counts()).where(*conditions)).one()
+    return _Group(int(row[0]), int(row[1]), int(row[2]))
+
+
+def _week_key(month: dt.date, zone: Any) -> Any:
+    """The week of the month (1-5) of a redemption, by the instants its weeks begin in the city."""
+    # In a February of 28 days the fifth week begins on 1 March: no instant of the month falls in it.
+    starts = [local_midnight(month + dt.timedelta(days=day - 1), zone) for day in WEEK_FIRST_DAYS[1:]]
+    whens = [(Redemption.occurred_at < start, literal(index + 1)) for index, start in enumerate(starts)]
+    return case(*whens, else_=literal(len(WEEK_FIRST_DAYS)))
+
+
+def _hidden_rows(groups: Sequence[_Group], total: _Group, threshold: int) -> tuple[set[int], bool]:
+    """The rows to hide (indexes) and whether to hide the total, decided on the redemptions of each row."""
+    decided = suppress_list(FigureList([group.figure for group in groups], total.figure), threshold)
+    hidden = {index for index, shown in enumerate(decided.items) if isinstance(shown, Suppressed)}
+    return hidden, isinstance(decided.total, Suppressed)
+
+
+def marker(threshold: int) -> str:
+    """The text shown for a hidden figure, e.g. "< 5", in the reader's language (plain text: the page escapes it)."""
+    return i18n.gettext("< %(n)s", n=threshold)
+
+
+def _row(label: str, group: _Group, hidden: bool, threshold: int) -> Row:
+    if hidden:
+        return Row(label, Suppressed(threshold), Suppressed(threshold))
+    return Row(label, group.redemptions, group.quantity)
+
+
+def _listings(
+    parts: Sequence[tuple[str, Sequence[tuple[str, _Group]]]], total: _Group, threshold: int
+) -> list[Listing]:
+    """The lists with the rule applied; the total (the same figure under each) hidden under all if under one."""
+    decided = [(key, labelled, *_hidden_rows([g for _l, g in labelled], total, threshold)) for key, labelled in parts]
+    total_hidden = any(hide_total for _key, _labelled, _rows, hide_total in decided)
+    label = i18n.gettext("Total")
+    return [
+        Listing(
+            key,
+            [_row(name, group, index in rows, threshold) for index, (name, group) in enumerate(labelled)],
+            _row(label, total, total_hidden, threshold),
+            threshold,
+        )
+        for key, labelled, rows, _hide in decided
+    ]
+
+
+def _owner_partner(session: Session, principal: Principal) -> Partner:
+    """The signed-in owner's partner; anyone else is refused."""
+    if principal.is_api_key or principal.role != Role.PARTNER_OWNER or principal.partner_id is None:
+        raise PermissionDenied(N_("Only the owner of the partner account can see its statistics."))
+    partner = session.get(Partner, principal.partner_id)
+    if partner is None:
+        raise NotFound()
+    return partner
+
+
+def week_label(week: int, month: dt.date) -> str:
+    first = month.replace(day=WEEK_FIRST_DAYS[week - 1])
+    last = (
+        month.replace(day=WEEK_FIRST_DAYS[week] - 1)
+        if week < len(WEEK_FIRST_DAYS)
+        else next_month(month) - dt.timedelta(days=1)
+    )
+    return i18n.gettext(
+        "%(first)s to %(last)s", first=i18n.format_date(first, "d MMM"), last=i18n.format_date(last, "d MMM")
+    )
+
+
+def partner_statistics(
+    session: Session, principal: Principal, city: City, month: dt.date, *, today: dt.date
+) -> PartnerStatistics:
+    """The owner's figures for ``month`` (its first day, checked by :func:`read_month`), with the rule applied."""
+    partner = _owner_partner(session, principal)
+    zone = city.timezone
+    start, end = month_range(month, zone)
+    conditions = _where(partner.id, start, end)
+    threshold = city.suppression_threshold
+
+    by_benefit = _grouped(session, Redemption.benefit_id, conditions)
+    by_location = _grouped(session, Redemption.location_id, conditions)
+    by_week = _grouped(session, _week_key(month, zone), conditions)
+    total = _total(session, conditions)
+
+    benefits = session.execute(
+        select(Benefit.id, Benefit.title)
+        .where(
+            Benefit.partner_id == partner.id,
+            Benefit.status.in_(LISTED_STATUSES) | Benefit.id.in_(list(by_benefit)),
+        )
+        .order_by(Benefit.created_at, Benefit.id)
+    ).all()
+    locations = session.execute(
+        select(Location.id, Location.name)
+        .where(Location.partner_id == partner.id, Location.is_active.is_(True) | Location.id.in_(list(by_location)))
+        .order_by(Location.name, Location.id)
+    ).all()
+    benefit_rows = [(benefit_title(row.title), by_benefit.get(row.id, _NONE)) for row in benefits]
+    location_rows = [(row.name, by_location.get(row.id, _NONE)) for row in locations]
+    weeks = len(WEEK_FIRST_DAYS) if _days(month) >= WEEK_FIRST_DAYS[-1] else len(WEEK_FIRST_DAYS) - 1
+    week_rows = [(week_label(week, month), by_week.get(week, _NONE)) for week in range(1, weeks + 1)]
+    listings = _listings(
+        [("by-benefit", benefit_rows), ("by-location", location_rows), ("by-week", week_rows)], total, threshold
+    )
+
+    reasons = session.execute(
+        select(VerificationEvent.reason, func.count())
+        .where(VerificationEvent.partner_id == partner.id, VerificationEvent.at >= start, VerificationEvent.at < end)
+        .group_by(VerificationEvent.reason)
+        .order_by(func.count().desc(), VerificationEvent.reason)
+    ).all()
+    current = month == month_start(today)
+    return PartnerStatistics(
+        partner_name=partner.name,
+        month=month,
+        until=today if current else next_month(month) - dt.timedelta(days=1),
+        complete=not current,
+        by_benefit=listings[0],
+        by_location=listings[1],
+        by_week=listings[2],
+        verifications=[ReasonRow(row[0], reason_label(row[0]), int(row[1])) for row in reasons],
+        threshold=threshold,
+    )
+
+
+def _days(month: dt.date) -> int:
+    return (next_month(month) - month).days
+
+
+@dataclass(frozen=True)
+class MonthChoice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class StatisticsPage:
+    """The page: the month form (the value given, any error) and, when the month was fine, the figures."""
+
+    form: dict[str, str]
+    errors: dict[str, str]
+    # The two months offered as links: the last complete month and the current month to date.
+    choices: list[MonthChoice]
+    statistics: PartnerStatistics | None
+
+
+def statistics_page(
+    session: Session, principal: Principal, city: City, params: Mapping[str, Any], *, today: dt.date
+) -> StatisticsPage:
+    """The page for URL parameters; a bad month is shown at its field instead of figures."""
+    _owner_partner(session, principal)
+    current = month_start(today)
+    previous = last_complete_month(today)
+    choices = [
+        MonthChoice(previous.strftime("%Y-%m"), month_label(previous)),
+        MonthChoice(current.strftime("%Y-%m"), i18n.gettext("%(month)s up to today", month=month_label(current))),
+    ]
+    try:
+        month = read_month(params, today)
+    except InvalidInput as exc:
+        messages = {error.field: i18n.gettext(error.message, **error.params) for error in exc.errors}
+        return StatisticsPage({"month": str(params.get("month") or "")}, messages, choices, None)
+    figures = partner_statistics(session, principal, city, month, today=today)
+    return StatisticsPage({"month": month.strftime("%Y-%m")}, {}, choices, figures)
+
+
+__all__ = [
+    "MAX_MONTHS_BACK",
+    "Listing",
+    "PartnerStatistics",
+    "Row",
+    "StatisticsPage",
+    "last_complete_month",
+    "partner_statistics",
+    "read_month",
+    "statistics_page",
+]
