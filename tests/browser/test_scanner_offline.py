@@ -40,10 +40,11 @@ from tests.workers_helpers import wait_until
 
 pytestmark = pytest.mark.browser
 
-# Whether the page's service worker controls it and the location's bundle is kept. Read through IndexedDB's own
+# Whether the page's service worker is active and the location's bundle is kept. Read through IndexedDB's own
 # API; the database is opened only once the page has created it (opening it first would create it empty).
 OFFLINE_READY = """async (locationId) => {
-  if (!navigator.serviceWorker.controller) {
+  const registration = await navigator.serviceWorker.getRegistration("/partner/scanner");
+  if (!registration || !registration.active || registration.active.state !== "activated") {
     return false;
   }
   const names = await indexedDB.databases();
