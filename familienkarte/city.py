@@ -23,6 +23,10 @@ from familienkarte.settings import ConfigError
 
 CITIES_DIR = Path(__file__).resolve().parent / "cities"
 _POSTAL_CODE = re.compile(r"^[0-9]{5}$")
+# The shortest safe retention: a usage limit per calendar year looks back up to a year, and late uploads and the
+# reconciliation touch the last 8 days; 13 months covers both. The longest: ten years.
+RETENTION_MONTHS_MIN = 13
+RETENTION_MONTHS_MAX = 120
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,9 @@ class City:
     void_window: dt.timedelta
     # Statistics shown to partners or exported hide every figure about fewer distinct cards than this.
     suppression_threshold: int
+    # Months the raw facts (redemptions, verifications) are kept; older ones are deleted once their rollups are
+    # final. The city's data-protection officer decides it, so it lives in the city file.
+    retention_months: int
     # Where maps open when there is nothing to show yet (latitude, longitude), and at which zoom.
     map_center: tuple[float, float]
     map_zoom: int
@@ -192,6 +199,7 @@ def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
     auto_publish_benefits = top.flag("auto_publish_benefits", False)
     void_window = dt.timedelta(minutes=top.integer("void_window_minutes", 15, 1, 24 * 60))
     suppression_threshold = top.integer("suppression_threshold", 5, 1, 100)
+    retention_months = top.integer("retention_months", 24, RETENTION_MONTHS_MIN, RETENTION_MONTHS_MAX)
     map_center = _coordinates(top, "map_center")
     map_zoom = top.integer("map_zoom", 12, 3, 18)
 
@@ -268,6 +276,7 @@ def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
         auto_publish_benefits=auto_publish_benefits,
         void_window=void_window,
         suppression_threshold=suppression_threshold,
+        retention_months=retention_months,
         map_center=map_center,
         map_zoom=map_zoom,
         tier=tier,

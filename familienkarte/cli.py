@@ -523,6 +523,11 @@ def stats_rebuild(ctx: click.Context, day: dt.date | None) -> None:
                 rebuilt = rebuild_day(session, city, day, utcnow())
     days = ", ".join(d.isoformat() for d in rebuilt.days) or "none"
     click.echo(f"Rebuilt the statistics of {_count(len(rebuilt.days), 'day')} ({days}).")
+    if rebuilt.retained:
+        retained = ", ".join(d.isoformat() for d in rebuilt.retained)
+        click.echo(
+            f"Not rebuilt, their raw facts were deleted by the retention and their statistics are final: {retained}."
+        )
 
 
 @stats.command("reconcile")
@@ -548,6 +553,96 @@ def stats_reconcile(ctx: click.Context, repair: bool) -> None:
         if result.repaired:
             click.echo("The days and months that differed were rebuilt.", err=True)
         ctx.exit(1)
+
+
+_HELD_BECAUSE = {
+    "not_built": "its statistics were never built; run: familienkarte stats rebuild --day {day}",
+    "rebuild_pending": "a change waits for its statistics to be rebuilt (the worker does it within minutes)",
+    "rollups_differ": "its statistics differ from its raw facts; run: familienkarte stats rebuild --day {day}",
+}
+
+
+@stats.command("retention")
+@click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@click.pass_context
+def stats_retention(ctx: click.Context, dry_run: bool) -> None:
+    """Delete the redemptions and verifications older than the city's retention_months whose statistics are final."""
+    from familienkarte.city import load_city
+    from familienkarte.db import make_sync_sessionmaker, sync_transaction, utcnow
+    from familienkarte.statistics.retention import apply_retention
+
+    settings = load(ctx)
+    city = load_city(settings.city)
+    with database(settings) as engine:
+        check_schema_current(engine, settings.effective_database_url)
+        factory = make_sync_sessionmaker(engine)
+        report = apply_retention(lambda: sync_transaction(factory), city, utcnow(), dry_run=dry_run)
+    click.echo(
+        f"Retention {_count(report.months, 'month')}: raw facts before {report.horizon.isoformat()} are deleted "
+        "once their statistics are final."
+    )
+    span = f" ({report.days[0].day.isoformat()} to {report.days[-1].day.isoformat()})" if report.days else ""
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(
+        f"{verb} {_count(report.redemptions, 'redemption')} and "
+        f"{_count(report.verification_events, 'verification event')} of {_count(len(report.days), 'day')}{span}; "
+        f"{'would keep' if dry_run else 'kept'} {_count(report.redemptions_kept, 'redemption')} that a "
+        '"once ever" limit or a quota still counts.'
+    )
+    for held in report.held:
+        because = _HELD_BECAUSE.get(held.reason, held.reason).format(day=held.day.isoformat())
+        click.echo(f"{held.day.isoformat()} kept for now: {because}.")
+
+
+@main.group()
+def reports() -> None:
+    """The partners' monthly report e-mail (with its PDF), sent by beat on the first of each month."""
+
+
+def _report_month(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
+    from familienkarte.statistics.partner_report import parse_month
+
+    if value is None:
+        return None
+    try:
+        return parse_month(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a month like 2026-07.") from None
+
+
+@reports.command("send")
+@click.option("--month", callback=_report_month, help="The month (YYYY-MM); without it, the last complete month.")
+@click.pass_context
+def reports_send(ctx: click.Context, month: dt.date | None) -> None:
+    """Queue the report of a complete month to every owner of an active partner who has not had it yet."""
+    from familienkarte.city import load_city
+    from familienkarte.db import make_sync_sessionmaker, sync_transaction
+    from familienkarte.statistics.partner_report import partners_to_report, report_month, send_partner_report
+
+    settings = load(ctx)
+    city = load_city(settings.city)
+    today = city.today()
+    last = report_month(today)
+    month = month or last
+    if month > last:
+        raise click.BadParameter(
+            f"{month:%Y-%m} is not complete yet; the last complete month is {last:%Y-%m}.", param_hint="'--month'"
+        )
+    queued = already = 0
+    with database(settings) as engine:
+        check_schema_current(engine, settings.effective_database_url)
+        factory = make_sync_sessionmaker(engine)
+        with sync_transaction(factory) as session:
+            partner_ids = partners_to_report(session, city, month)
+        for partner_id in partner_ids:
+            # One transaction per partner, as the worker's tasks do: a partner that fails leaves the others sent.
+            with sync_transaction(factory) as session:
+                run = send_partner_report(session, city, partner_id, month, base_url=settings.base_url, today=today)
+            queued, already = queued + run.queued, already + run.already
+    click.echo(
+        f"Queued {_count(queued, 'report')} of {month:%Y-%m} for {_count(len(partner_ids), 'partner')}; "
+        f"{_count(already, 'owner')} had theirs already. A running worker sends them."
+    )
 
 
 @main.group()

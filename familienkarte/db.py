@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, false, func, select, text, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -123,7 +123,8 @@ def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # Fail fast while PostgreSQL is down instead of hanging a till.
         kwargs.setdefault("connect_args", {"timeout": 5})
         kwargs.setdefault("pool_timeout", 5)
-    engine = create_async_engine(async_url(url), pool_pre_ping=True, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
@@ -187,13 +188,22 @@ class Tx:
         self._sessionmaker = sessionmaker
 
     async def run(self, fn: Callable[[Session], T]) -> T:
-        try:
-            async with self._sessionmaker() as session, session.begin():
-                return await session.run_sync(fn)
-        except (OperationalError, InterfaceError, OSError) as exc:
-            if _is_connection_problem(exc):
-                raise Unavailable() from exc
-            raise
+        """``fn`` in a transaction. When its connection turned out dead (invalidated, e.g. the database restarted)
+        before ``fn`` returned, nothing was committed, and ``fn`` runs once more on a new connection."""
+        for attempt in (1, 2):
+            returned = False
+            try:
+                async with self._sessionmaker() as session, session.begin():
+                    result = await session.run_sync(fn)
+                    returned = True
+                return result
+            except (OperationalError, InterfaceError, OSError) as exc:
+                if attempt == 1 and not returned and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    continue
+                if _is_connection_problem(exc):
+                    raise Unavailable() from exc
+                raise
+        raise AssertionError("unreachable")
 
     async def read(self, fn: Callable[[Session], T]) -> T:
         """Like run, for reads: no commit needed, same error handling."""

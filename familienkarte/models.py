@@ -7,9 +7,11 @@ from familienkarte.cards.credential_models import CardCredential, PrintJob
 from familienkarte.cards.models import Application, Card, Child, Household, HouseholdAdult
 from familienkarte.credentials.models import IssuerKeyRecord, StatusListRecord
 from familienkarte.db import Base
-from familienkarte.mail.models import Email
+from familienkarte.events.models import ConsumedEvent, OutboxEvent, StatsDirty  # noqa: F401
+from familienkarte.mail.models import Email, EmailAttachment
 from familienkarte.partners.models import Location, Partner, TransitStop
 from familienkarte.redemptions.models import Redemption, VerificationEvent
+from familienkarte.statistics.export_models import ExportJob
 from familienkarte.statistics.models import (
     StatsBuild,
     StatsCards,
@@ -18,6 +20,7 @@ from familienkarte.statistics.models import (
     StatsScan,
     StatsVerifications,
 )
+from familienkarte.statistics.retention_models import StatsReachedCard, StatsRetainedDay  # noqa: F401
 
 __all__ = [
     "ApiKey",
@@ -29,6 +32,8 @@ __all__ = [
     "CardCredential",
     "Child",
     "Email",
+    "EmailAttachment",
+    "ExportJob",
     "Household",
     "HouseholdAdult",
     "IssuerKeyRecord",

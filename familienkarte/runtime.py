@@ -14,6 +14,7 @@ from familienkarte.credentials.services import VERIFIER_CACHE, VerifierCache
 from familienkarte.db import Tx, make_async_engine
 from familienkarte.kv import KeyValue, make_kv
 from familienkarte.ratelimit import Limiter
+from familienkarte.redemptions.memory import PointOfSaleMemory
 from familienkarte.redemptions.verification_log import VerificationLog
 from familienkarte.settings import Settings
 
@@ -25,10 +26,13 @@ POOL_SIZE: Final = 10
 POOL_OVERFLOW: Final = 0
 
 
-def _pool(url: str) -> dict[str, int]:
+def _pool(url: str) -> dict[str, int | bool]:
     if make_url(url).get_backend_name() == "sqlite":
         return {}
-    return {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    # Pre-ping stays on, though it costs three round trips (BEGIN, a ping, ROLLBACK) per checkout: without it, a
+    # connection killed in the pool sometimes failed with asyncpg's InternalClientError ("cannot switch to
+    # state"), which SQLAlchemy does not count as a disconnect, so Tx.run's retry did not catch it.
+    return {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_pre_ping": True}
 
 
 @dataclass
@@ -43,23 +47,30 @@ class Runtime:
     link_limiter: Limiter
     # Verification statistics, written in batches by a background thread (flushed and stopped in close).
     verification_log: VerificationLog
+    # The issuer keys and status lists every session of the process verifies with, and what every scan at a till
+    # reads (partners, locations, benefits, cards): remembered for a few seconds (see their modules).
+    verifier: VerifierCache
+    pos_memory: PointOfSaleMemory
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         engine = make_async_engine(settings.effective_database_url, **_pool(settings.effective_database_url))
         kv = make_kv(settings.redis_url, settings.redis_prefix)
         window = settings.login_window_seconds
+        verifier = VerifierCache()
         return cls(
             settings=settings,
             engine=engine,
             # Every session of the web process verifies with the process's remembered keys and status lists.
-            tx=Tx(async_sessionmaker(engine, expire_on_commit=False, info={VERIFIER_CACHE: VerifierCache()})),
+            tx=Tx(async_sessionmaker(engine, expire_on_commit=False, info={VERIFIER_CACHE: verifier})),
             kv=kv,
             login_limiter=Limiter(kv, "login", settings.login_max_attempts, window),
             # One address may be shared (an office, a family's router): it gets more room than one account.
             login_ip_limiter=Limiter(kv, "login-ip", settings.login_max_attempts * 4, window),
             link_limiter=Limiter(kv, "login-link", settings.login_max_attempts, window),
             verification_log=VerificationLog.for_database(settings.effective_database_url),
+            verifier=verifier,
+            pos_memory=PointOfSaleMemory(),
         )
 
     async def close(self) -> None:

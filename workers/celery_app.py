@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from familienkarte.cli import broker_sqlite_path
 from familienkarte.db import make_sync_engine, make_sync_sessionmaker, sync_transaction
+from familienkarte.events.services import OUTBOX_TOPIC
 from familienkarte.logs import configure_logging
 from familienkarte.mail.services import MAIL_TOPIC
 from familienkarte.outbox_wake import BackgroundWaker, set_waker
@@ -166,7 +167,16 @@ class _Context:
 _context = _Context()
 
 celery_app = Celery(
-    "familienkarte", include=["workers.tasks", "workers.tasks_print", "workers.tasks_expiry", "workers.tasks_stats"]
+    "familienkarte",
+    include=[
+        "workers.tasks",
+        "workers.tasks_print",
+        "workers.tasks_expiry",
+        "workers.tasks_stats",
+        "workers.tasks_outbox",
+        "workers.tasks_reports",
+        "workers.tasks_exports",
+    ],
 )
 # Read when the app is first used, so that importing this module never reads the environment by itself.
 celery_app.add_defaults(lambda: celery_config(_context.current_settings()))
@@ -223,6 +233,22 @@ def install_mail_waker() -> None:
     set_waker(MAIL_TOPIC, MAIL_WAKER)
 
 
+def publish_outbox_relay(_event_ids: Sequence[Any]) -> None:
+    """Queue one ``outbox.relay`` (it finds every due event itself); raises when the broker cannot be reached within
+    a few seconds."""
+    with celery_app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, timeout=PUBLISH_TIMEOUT)
+        celery_app.send_task("outbox.relay", connection=connection, retry=False)
+
+
+OUTBOX_WAKER = BackgroundWaker(publish_outbox_relay, name="outbox-waker")
+
+
+def install_outbox_waker() -> None:
+    """Let events committed in this process be relayed at once, not only at beat's next tick (15 s)."""
+    set_waker(OUTBOX_TOPIC, OUTBOX_WAKER)
+
+
 def register(name: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:
     """``celery_app.task`` with its explicit name required (and typed for the checker)."""
     decorator: Callable[[Callable[..., Any]], Task] = celery_app.task(name=name, **options)
@@ -240,6 +266,7 @@ def _flush_outbox_on_start(sender: Any = None, **_: Any) -> None:
     # E-mail queued while no worker ran goes out now, not only at beat's next tick.
     try:
         celery_app.send_task("mail.flush_outbox")
+        celery_app.send_task("outbox.relay")
     except Exception as exc:
         log.warning("could not queue the start-up outbox flush: %s", exc)
 

@@ -22,7 +22,15 @@ from familienkarte.db import utcnow
 from familienkarte.mail.sending import MailDeliveryFailed, transport_from_settings
 from familienkarte.mail.services import pending_email_ids, send_email
 from familienkarte.outbox_wake import BackgroundWaker, set_waker
-from workers.celery_app import PUBLISH_TIMEOUT, celery_app, current_settings, install_mail_waker, register, task_session
+from workers.celery_app import (
+    PUBLISH_TIMEOUT,
+    celery_app,
+    current_settings,
+    install_mail_waker,
+    install_outbox_waker,
+    register,
+    task_session,
+)
 
 log = logging.getLogger("familienkarte.workers")
 
@@ -118,8 +126,11 @@ def install_status_list_waker() -> None:
 
 def install_wakers() -> None:
     """Every wake-up of this process: committed e-mail, status changes and print orders reach a worker at once."""
+    from workers.tasks_exports import install_export_waker
     from workers.tasks_print import install_print_waker
 
     install_mail_waker()
     install_status_list_waker()
     install_print_waker()
+    install_export_waker()
+    install_outbox_waker()

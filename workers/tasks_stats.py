@@ -1,4 +1,5 @@
-"""Statistics tasks (queue ``stats``): rebuild a day's rollups, rebuild the days whose facts changed, reconcile.
+"""Statistics tasks (queue ``stats``): rebuild a day's rollups, rebuild the days whose facts changed, reconcile,
+and delete the raw facts older than the retention (whole batches, resumed by the next run: idempotent too).
 
 Rebuilding deletes and inserts a day's rows from the raw facts in one transaction, so a repeated run gives the
 same rows: every task here is ``acks_late`` (a worker killed mid-task leaves the previous build and the message
@@ -15,6 +16,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from familienkarte.city import load_city
 from familienkarte.db import utcnow
 from familienkarte.statistics.reconcile import reconcile as reconcile_statistics
+from familienkarte.statistics.retention import apply_retention as apply_statistics_retention
 from familienkarte.statistics.rollups import rebuild_day as rebuild_statistics_day
 from familienkarte.statistics.rollups import rebuild_dirty as rebuild_dirty_statistics
 from workers.celery_app import current_settings, register, task_session
@@ -22,6 +24,8 @@ from workers.celery_app import current_settings, register, task_session
 log = logging.getLogger("familienkarte.workers")
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
+# The retention stops starting batches after this, within the worker's time limit (300 s); the next run goes on.
+RETENTION_BUDGET = dt.timedelta(seconds=240)
 RETRY = {
     "acks_late": True,
     "autoretry_for": DATABASE_ERRORS,
@@ -57,3 +61,12 @@ def reconcile() -> int:
     with task_session() as session:
         result = reconcile_statistics(session, city, utcnow(), repair=True)
     return len(result.differences)
+
+
+@register("stats.apply_retention", **RETRY)
+def apply_retention() -> int:
+    """Delete the raw facts older than the city's retention whose rollups are final, a batch per transaction (a
+    killed run leaves whole batches, and the next run resumes); returns how many rows went."""
+    city = load_city(current_settings().city)
+    report = apply_statistics_retention(task_session, city, utcnow(), budget=RETENTION_BUDGET)
+    return report.redemptions + report.verification_events

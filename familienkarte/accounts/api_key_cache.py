@@ -20,41 +20,35 @@ Only successful authentications are remembered: a wrong or revoked key is looked
 from __future__ import annotations
 
 import hashlib
-import itertools
-import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm import ORMExecuteState
 
 from familienkarte.accounts.models import ApiKey
 from familienkarte.accounts.principal import Principal
 from familienkarte.partners.models import Partner
+from familienkarte.write_watch import WriteWatch
 
 TTL_SECONDS: Final = 10.0
 MAX_ENTRIES: Final = 10_000
 # Execution option of a write that changes nothing authentication depends on (the key's last use).
 NOT_AUTH_RELEVANT: Final = "familienkarte_not_auth_relevant"
-_TOUCHED: Final = "familienkarte.api_key_cache.touched"
 _WATCHED: Final = (ApiKey, Partner)
 
-_lock = threading.Lock()
-_changes = itertools.count(1)
-_generation = 0
+
+def _writes_keys(state: ORMExecuteState) -> bool:
+    if state.is_insert or state.execution_options.get(NOT_AUTH_RELEVANT):
+        return False
+    return any(issubclass(mapper.class_, _WATCHED) for mapper in state.all_mappers)
 
 
-def generation() -> int:
-    """A number that changes whenever keys or partners were written in this process."""
-    return _generation
-
-
-def forget_all() -> None:
-    """Make every cache of this process forget what it remembers (a key or a partner changed)."""
-    global _generation
-    with _lock:
-        _generation = next(_changes)
+_watch = WriteWatch("api_keys", _WATCHED, _writes_keys)
+# A number that changes whenever keys or partners were written in this process.
+generation = _watch.generation
+# Make every cache of this process forget what it remembers (a key or a partner changed).
+forget_all = _watch.forget_all
 
 
 def _now() -> float:
@@ -91,34 +85,3 @@ class ApiKeyCache:
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[self._key(token)] = (self._clock() + self._ttl, looked_up_at, principal)
-
-
-def _touches(objects: Any) -> bool:
-    return any(isinstance(obj, _WATCHED) for obj in objects)
-
-
-@event.listens_for(Session, "after_flush")
-def _after_flush(session: Session, _flush: UOWTransaction) -> None:
-    if _touches(session.new) or _touches(session.dirty) or _touches(session.deleted):
-        session.info[_TOUCHED] = True
-        forget_all()
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _on_execute(state: ORMExecuteState) -> None:
-    if not (state.is_update or state.is_delete) or state.execution_options.get(NOT_AUTH_RELEVANT):
-        return
-    if any(issubclass(mapper.class_, _WATCHED) for mapper in state.all_mappers):
-        state.session.info[_TOUCHED] = True
-        forget_all()
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if session.info.pop(_TOUCHED, False):
-        forget_all()
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_TOUCHED, None)

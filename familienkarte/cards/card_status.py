@@ -45,6 +45,7 @@ from familienkarte.credentials.card_numbers import ALPHABET, LENGTH, format_card
 from familienkarte.credentials.status_list import REVOKED, SUSPENDED, VALID
 from familienkarte.db import is_postgresql, sqlite_write_lock, utcnow
 from familienkarte.errors import N_, Conflict, InvalidInput, NotFound
+from familienkarte.events import stats as stats_events
 
 REASON_MAX: Final = 2000
 QUERY_MAX: Final = 200
@@ -601,6 +602,7 @@ def _status_mail(city: City, card: Card, reason: str, subject: str, body: str) -
 
 
 def _set_card_status(card: Card, status: CardStatus, reason: str, now: dt.datetime) -> None:
+    stats_events.card_changed(card, now)
     card.status = status.value
     card.status_changed_at = now
     card.status_reason = reason

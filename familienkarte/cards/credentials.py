@@ -42,6 +42,7 @@ from familienkarte.credentials.card_numbers import format_card_number
 from familienkarte.credentials.fk1 import CredentialClaims, decode_device_key, issue_credential
 from familienkarte.credentials.status_list import REVOKED
 from familienkarte.errors import N_, Conflict, FieldError, InvalidInput, NotFound
+from familienkarte.events import stats as stats_events
 
 PHONE_LIFETIME: Final = dt.timedelta(days=30)
 # Bit 0 of the entitlement flags (``e``): the city's additional tier (CREDENTIAL.md).
@@ -372,6 +373,7 @@ def activate_phone(
     )
     session.add(row)
     session.flush()
+    stats_events.card_changed(mine.card, now)
     audit.record(
         session,
         principal,

@@ -38,6 +38,7 @@ from familienkarte.cards.models import Card, CardStatus, Household, HouseholdAdu
 from familienkarte.city import City
 from familienkarte.credentials.card_numbers import format_card_number
 from familienkarte.errors import N_, Conflict, FieldError, InvalidInput, NotFound
+from familienkarte.events import stats as stats_events
 from familienkarte.mail.services import queue_email
 
 BATCH: Final = 500
@@ -367,6 +368,7 @@ def expire_cards(session: Session, city: City, now: dt.datetime, base_url: str) 
     ).all()
     households = _households(session, [c.household_id for c in cards])
     for card in cards:
+        stats_events.card_changed(card, now)
         card.status = CardStatus.EXPIRED.value
         card.status_changed_at = now
         card.status_reason = EXPIRED_REASON
@@ -587,6 +589,7 @@ def renew_card(
 
     previous = card.valid_until
     previous_status = card.status
+    stats_events.card_changed(card, now, since=card.valid_until)
     card.valid_until = new_end
     card.reminder_sent_at = None
     if card.status != CardStatus.ACTIVE.value:

@@ -80,6 +80,7 @@ from familienkarte.credentials.card_numbers import format_card_number, normalize
 from familienkarte.credentials.errors import StatusAlreadyRevoked
 from familienkarte.credentials.status_list import REVOKED
 from familienkarte.errors import N_, Conflict, FieldError, InvalidInput, NotFound
+from familienkarte.events import stats as stats_events
 from familienkarte.mail.models import Email
 from familienkarte.mail.services import queue_email
 from familienkarte.partners.models import Location, Partner
@@ -1256,6 +1257,7 @@ def _erase(session: Session, household: Household, cards: list[Card], *, now: dt
     for row in credentials:
         _revoke(session, row, None, now)
     for card in cards:
+        stats_events.card_changed(card, now)
         card.status = CardStatus.REVOKED.value
         card.status_reason = ACCOUNT_DELETED_REASON
         card.status_changed_at = now

@@ -80,7 +80,7 @@ class PrintedCardFacts:
 
 
 @functools.cache
-def _fonts() -> frozenset[int]:
+def register_fonts() -> frozenset[int]:
     """Register the embedded fonts once; the code points both faces can draw."""
     folder = Path(reportlab.__file__).parent / "fonts"
     drawable: set[int] | None = None
@@ -94,7 +94,7 @@ def _fonts() -> frozenset[int]:
 
 def printable(text: str) -> str:
     """``text`` with each character the fonts lack replaced by its base letter, or by ``?``."""
-    drawable = _fonts()
+    drawable = register_fonts()
     out = []
     for char in text:
         if ord(char) in drawable or char in "\n":
@@ -314,7 +314,7 @@ def _letter(canvas: Canvas, facts: PrintedCardFacts) -> None:
 
 def render_printed_card(facts: PrintedCardFacts) -> bytes:
     """The PDF: one A4 page, the letter with the card on it, in the household's language."""
-    _fonts()
+    register_fonts()
     buffer = BytesIO()
     with i18n.use_locale(facts.locale):
         canvas = Canvas(buffer, pagesize=A4, invariant=True, pageCompression=True)

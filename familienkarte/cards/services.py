@@ -63,6 +63,7 @@ from familienkarte.city import City
 from familienkarte.credentials.card_numbers import format_card_number, new_card_number
 from familienkarte.db import serialise, utcnow
 from familienkarte.errors import N_, Conflict, FieldError, InvalidInput, NotFound
+from familienkarte.events import stats as stats_events
 
 # Rows read from the form: more than any page offers, so that a crafted form meets the rules, not a silent cut.
 ADULT_ROWS_READ = 10
@@ -520,6 +521,7 @@ def issue_card(
     )
     session.add(card)
     session.flush()
+    stats_events.card_changed(card, card.issued_at)
     return card
 
 

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
+from familienkarte.city import load_city
+from familienkarte.mail.html import header_title, html_for_text
+
 if TYPE_CHECKING:
     from familienkarte.mail.models import Email
     from familienkarte.settings import Settings
@@ -37,8 +40,13 @@ def message_id(email_id: uuid.UUID, domain: str) -> str:
     return f"<{email_id}@{domain}>"
 
 
-def compose(email: Email, sender: str, domain: str) -> EmailMessage:
-    """The message exactly as it goes out; the same for every attempt at the same e-mail."""
+def compose(email: Email, sender: str, domain: str, *, city_name: str = "") -> EmailMessage:
+    """The message exactly as it goes out; the same for every attempt at the same e-mail.
+
+    An e-mail that knows its language goes out as multipart/alternative: the text, and HTML (the caller's, or
+    the text laid out by ``familienkarte.mail.html`` with ``city_name`` as its header). Attachments wrap that in
+    multipart/mixed. An e-mail without a language (queued before languages were recorded) stays plain text.
+    """
     message = EmailMessage()
     message["From"] = sender
     message["To"] = email.to_address
@@ -47,14 +55,30 @@ def compose(email: Email, sender: str, domain: str) -> EmailMessage:
     message["Message-ID"] = message_id(email.id, domain)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(email.body_text)
-    if email.body_html:
-        message.add_alternative(email.body_html, subtype="html")
+    html = email.body_html
+    if not html and email.locale:
+        html = html_for_text(
+            email.body_text, subject=email.subject, locale=email.locale, title=header_title(city_name, sender)
+        )
+    if html:
+        message.add_alternative(html, subtype="html")
+    for attachment in email.attachments:
+        maintype, _slash, subtype = attachment.content_type.partition("/")
+        message.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename)
+    # Boundaries from the e-mail's id instead of random ones: every attempt sends the same bytes.
+    for index, part in enumerate(part for part in message.walk() if part.is_multipart()):
+        part.set_boundary(f"=_fk{index}_{email.id.hex}")
+    if email.locale:
+        # Last: setting the content drops every Content-* header set before.
+        message["Content-Language"] = email.locale
     return message
 
 
 class MailTransport(Protocol):
     sender: str
     domain: str
+    # The header of the HTML part; empty: the sender's display name.
+    city_name: str
 
     def deliver(self, message: EmailMessage, email_id: uuid.UUID) -> None:
         """Hand the message over; raise MailDeliveryFailed when that did not work."""
@@ -75,9 +99,11 @@ class SmtpTransport:
         password: str = "",
         starttls: bool = False,
         timeout: float = SMTP_TIMEOUT,
+        city_name: str = "",
     ) -> None:
         self.sender = sender
         self.domain = domain
+        self.city_name = city_name
         self.host = host
         self.port = port
         self.user = user
@@ -101,9 +127,10 @@ class SmtpTransport:
 class DirectoryTransport:
     """Writes ``<email id>.eml`` into a folder: the embedded default's stand-in for an SMTP server."""
 
-    def __init__(self, sender: str, domain: str, directory: Path) -> None:
+    def __init__(self, sender: str, domain: str, directory: Path, *, city_name: str = "") -> None:
         self.sender = sender
         self.domain = domain
+        self.city_name = city_name
         self.directory = directory
 
     def path_for(self, email_id: uuid.UUID) -> Path:
@@ -137,9 +164,10 @@ def message_domain(settings: Settings) -> str:
 
 def transport_from_settings(settings: Settings) -> MailTransport:
     domain = message_domain(settings)
+    city_name = load_city(settings.city).name
     mail_dir = settings.effective_mail_dir
     if mail_dir is not None:
-        return DirectoryTransport(settings.mail_from, domain, mail_dir)
+        return DirectoryTransport(settings.mail_from, domain, mail_dir, city_name=city_name)
     return SmtpTransport(
         settings.mail_from,
         domain,
@@ -148,4 +176,5 @@ def transport_from_settings(settings: Settings) -> MailTransport:
         user=settings.smtp_user,
         password=settings.smtp_password,
         starttls=settings.smtp_starttls,
+        city_name=city_name,
     )

@@ -16,20 +16,27 @@ Delivery path:
 
 Failed attempts are counted in ``attempts`` with the reason in ``last_error``; the ``mail.send`` task retries
 them with backoff, a finite number of times.
+
+Every e-mail records the language it was written in (the locale active when it is queued, unless the caller names
+one); ``familienkarte.mail.sending.compose`` sends it as plain text and HTML in that language. Files given as
+``attachments`` are stored with the e-mail and attached to every attempt.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from familienkarte import i18n
 from familienkarte.db import utcnow
-from familienkarte.mail.models import Email
+from familienkarte.mail.models import Email, EmailAttachment
 from familienkarte.mail.sending import MailDeliveryFailed, MailTransport, compose
 from familienkarte.outbox_wake import wake_after_commit
 
@@ -40,6 +47,28 @@ MAIL_TOPIC = "mail"
 LAST_ERROR_LENGTH = 500
 
 
+# A media type as MIME writes it: "application/pdf", "text/csv".
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+FILENAME_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to send with an e-mail."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+    def __post_init__(self) -> None:
+        # The caller is code, not a person: a wrong file is a programming error, refused before anything is stored.
+        name = self.filename
+        if not name.strip() or len(name) > FILENAME_LENGTH or any(c in name for c in "/\\\r\n\0"):
+            raise ValueError(f"attachment filename {name!r}: 1 to {FILENAME_LENGTH} characters, no path or line break")
+        if not _CONTENT_TYPE.match(self.content_type):
+            raise ValueError(f"attachment content type {self.content_type!r}: expected type/subtype")
+
+
 def queue_email(
     session: Session,
     *,
@@ -48,20 +77,42 @@ def queue_email(
     body_text: str,
     body_html: str | None = None,
     dedupe_key: str | None = None,
+    attachments: Sequence[Attachment] = (),
+    locale: str | None = None,
 ) -> Email:
     """Add an e-mail to the caller's transaction; it is sent only if that transaction commits.
 
-    With a ``dedupe_key``, asking again for the same e-mail returns the one already queued.
+    ``locale`` is the language the subject and text are written in; by default the locale active now (callers
+    write their texts under ``i18n.use_locale`` of the recipient). With a ``dedupe_key``, asking again for the
+    same e-mail returns the one already queued (and stores no attachment again).
     """
     if dedupe_key is not None:
         existing = session.scalar(select(Email).where(Email.dedupe_key == dedupe_key))
         if existing is not None:
             return existing
-    email = Email(to_address=to, subject=subject, body_text=body_text, body_html=body_html, dedupe_key=dedupe_key)
+    email = Email(
+        to_address=to,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        locale=locale or i18n.current_locale(),
+        dedupe_key=dedupe_key,
+        attachments=[
+            EmailAttachment(
+                position=index, filename=file.filename, content_type=file.content_type, content=file.content
+            )
+            for index, file in enumerate(attachments)
+        ],
+    )
     session.add(email)
     session.flush()
     wake_after_commit(session, MAIL_TOPIC, [email.id])
     return email
+
+
+def is_queued(session: Session, dedupe_key: str) -> bool:
+    """Whether an e-mail with this key was queued already (sent or not)."""
+    return session.scalar(select(Email.id).where(Email.dedupe_key == dedupe_key)) is not None
 
 
 SendStatus = Literal["sent", "already_sent", "already_attempted", "missing", "failed"]
@@ -103,7 +154,7 @@ def send_email(
         return SendResult("already_sent" if row.sent_at is not None else "already_attempted")
     email = session.get(Email, email_id, populate_existing=True)
     assert email is not None
-    message = compose(email, transport.sender, transport.domain)
+    message = compose(email, transport.sender, transport.domain, city_name=transport.city_name)
     try:
         transport.deliver(message, email.id)
     except MailDeliveryFailed as exc:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 import msgspec
-from litestar import Controller, Response, post
-from litestar.di import NamedDependency
+from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy.orm import Session
 
 from familienkarte.accounts.api_key_schemas import Problem
 from familienkarte.accounts.guards import roles_opt
@@ -28,7 +30,9 @@ from familienkarte.db import Tx, utcnow
 from familienkarte.i18n import current_locale, gettext
 from familienkarte.ratelimit import Limiter
 from familienkarte.redemptions import services
+from familienkarte.redemptions.memory import NeedsDatabase
 from familienkarte.runtime import Runtime
+from familienkarte.web.deps import provide_meta, provide_principal, runtime_of
 
 NONCE_HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
@@ -230,10 +234,29 @@ NOT_ALLOWED = {
 }
 
 
+@dataclass(frozen=True)
+class TillRequest:
+    """Everything a scan's handler needs, as one dependency: Litestar resolves several dependencies of one
+    handler concurrently in a task group, which cost more than the rest of the handler around the service call."""
+
+    runtime: Runtime
+    principal: Principal
+    meta: RequestMeta
+
+    @property
+    def tx(self) -> Tx:
+        return self.runtime.tx
+
+
+def provide_till(request: Request[Any, Any, Any]) -> TillRequest:
+    return TillRequest(runtime_of(request.app.state), provide_principal(request), provide_meta(request))
+
+
 class PointOfSaleController(Controller):
     path = "/api/v1"
     tags = ["point of sale"]
     opt = roles_opt(Role.CASHIER, Role.PARTNER_OWNER, api_key=True)
+    dependencies = {"till": Provide(provide_till, sync_to_thread=False)}
 
     @post(
         "/verifications",
@@ -244,28 +267,32 @@ class PointOfSaleController(Controller):
         "that does not verify is an answer (`valid: false` and the reason), not an error.",
         responses=NOT_ALLOWED,
     )
-    async def verify(
-        self,
-        data: JSONBody[VerificationCreate],
-        tx: NamedDependency[Tx],
-        runtime: NamedDependency[Runtime],
-        principal: NamedDependency[Principal],
-    ) -> VerificationRead:
+    async def verify(self, data: JSONBody[VerificationCreate], till: NamedDependency[TillRequest]) -> VerificationRead:
+        runtime, principal = till.runtime, till.principal
         await _limit(runtime, principal, typed=not data.text and bool(data.card_number))
         city = load_city(runtime.settings.city)
-        result = await tx.run(
-            lambda s: services.verify(
-                s,
+        now = utcnow()
+
+        def answer(session: Session | None) -> services.Verification:
+            return services.verify(
+                session,
                 principal,
                 city,
                 text=data.text,
                 card_number=data.card_number,
                 location_id=data.location_id,
-                now=utcnow(),
-                # Statistics are written in batches outside this request, whose transaction only reads.
+                now=now,
+                # Statistics are written in batches outside this request, which only reads.
                 record=runtime.verification_log.record,
+                memory=runtime.pos_memory,
+                verifier=runtime.verifier,
             )
-        )
+
+        try:
+            # Most scans are answered from what the process remembers, without the database.
+            result = answer(None)
+        except NeedsDatabase:
+            result = await till.tx.run(answer)
         return VerificationRead.of(result)
 
     @post(
@@ -287,19 +314,17 @@ class PointOfSaleController(Controller):
     async def redeem(
         self,
         data: JSONBody[RedemptionCreate],
-        tx: NamedDependency[Tx],
-        runtime: NamedDependency[Runtime],
-        principal: NamedDependency[Principal],
-        meta: NamedDependency[RequestMeta],
+        till: NamedDependency[TillRequest],
         idempotency_key: Annotated[
             str | None,
             HeaderParameter(name=NONCE_HEADER, required=False, description="The client nonce, if not in the body."),
         ] = None,
     ) -> Response[RedemptionRead]:
+        runtime, principal, meta = till.runtime, till.principal, till.meta
         await _limit(runtime, principal, typed=not data.text and bool(data.card_number))
         city = load_city(runtime.settings.city)
         nonce = data.client_nonce or idempotency_key
-        result = await tx.run(
+        result = await till.tx.run(
             lambda s: services.redeem(
                 s,
                 principal,
@@ -312,6 +337,7 @@ class PointOfSaleController(Controller):
                 client_nonce=nonce,
                 now=utcnow(),
                 meta=meta,
+                memory=runtime.pos_memory,
             )
         )
         headers = {REPLAYED_HEADER: "true"} if result.replayed else {}

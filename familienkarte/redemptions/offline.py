@@ -49,6 +49,7 @@ from familienkarte.credentials.fk1 import DEFAULT_LEEWAY, DEFAULT_STALE_AFTER, R
 from familienkarte.credentials.jwks import jwks
 from familienkarte.credentials.models import StatusListRecord
 from familienkarte.errors import N_, FieldError, InvalidInput, PermissionDenied
+from familienkarte.events import stats as stats_events
 from familienkarte.partners.models import Location, Partner, PartnerStatus
 from familienkarte.redemptions import services
 from familienkarte.redemptions.models import PresentationKind, Redemption, RedemptionStatus, VerificationEvent
@@ -496,6 +497,7 @@ def _record_redemption(
         if earlier is None:
             raise
         return _replayed(earlier)
+    stats_events.redemption_recorded(session, row)
     return UploadItemResult(RECORDED, item.client_nonce, row.id, flags)
 
 
@@ -526,6 +528,7 @@ def _record_verification(
             at=item.at,
         )
     )
+    stats_events.verifications_recorded(session, [item.at])
     session.flush()
     return UploadItemResult(RECORDED)
 

@@ -31,10 +31,10 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Final
+from typing import Final, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from familienkarte.accounts.principal import Principal, RequestMeta
@@ -45,11 +45,21 @@ from familienkarte.cards.models import Card, CardStatus, Child, Household, House
 from familienkarte.city import City
 from familienkarte.credentials import services as credential_services
 from familienkarte.credentials.card_numbers import format_card_number, normalize_card_number
-from familienkarte.credentials.fk1 import Reason, verify_presentation
-from familienkarte.db import is_postgresql, serialise
+from familienkarte.credentials.fk1 import Reason, StatusLookup, verify_presentation
+from familienkarte.credentials.status_list import REVOKED
+from familienkarte.db import is_postgresql, new_uuid, serialise
 from familienkarte.errors import N_, Conflict, InvalidInput, NotFound, PermissionDenied
+from familienkarte.events import stats as stats_events
 from familienkarte.partners.models import Location, Partner, PartnerStatus
 from familienkarte.redemptions import limits
+from familienkarte.redemptions.memory import (
+    BenefitFacts,
+    CardRow,
+    LocationFacts,
+    NeedsDatabase,
+    PartnerFacts,
+    PointOfSaleMemory,
+)
 from familienkarte.redemptions.models import PresentationKind, Redemption, RedemptionStatus, VerificationEvent
 from familienkarte.redemptions.verification_log import VerificationRecord
 
@@ -220,8 +230,8 @@ class RedemptionResult:
 
 @dataclass(frozen=True)
 class Till:
-    partner: Partner
-    location: Location
+    partner: Partner | PartnerFacts
+    location: Location | LocationFacts
 
 
 def _partner(session: Session, principal: Principal) -> Partner:
@@ -239,6 +249,29 @@ def till_for(session: Session, principal: Principal, location_id: uuid.UUID | No
     if wanted is None:
         raise InvalidInput.one("location_id", N_("Choose the location where the card is shown."))
     location = session.get(Location, wanted)
+    if (
+        location is None
+        or location.partner_id != partner.id
+        or not location.is_active
+        or (principal.location_id is not None and principal.location_id != wanted)
+    ):
+        raise InvalidInput.one("location_id", N_("Choose one of your organisation's active locations."))
+    return Till(partner, location)
+
+
+def remembered_till(
+    memory: PointOfSaleMemory, session: Session | None, principal: Principal, location_id: uuid.UUID | None
+) -> Till:
+    """:func:`till_for` through the process's memory (``session`` None: raise NeedsDatabase if not remembered)."""
+    if not principal.is_partner or principal.partner_id is None:
+        raise PermissionDenied()
+    partner = memory.partner(session, principal.partner_id)
+    if partner is None or partner.status != PartnerStatus.APPROVED.value:
+        raise PartnerSuspended()
+    wanted = location_id or principal.location_id
+    if wanted is None:
+        raise InvalidInput.one("location_id", N_("Choose the location where the card is shown."))
+    location = memory.location(session, wanted)
     if (
         location is None
         or location.partner_id != partner.id
@@ -301,17 +334,56 @@ def _typed(session: Session, text: str, today: dt.date) -> CheckedCard:
     return CheckedCard(reason, kind, False, number, card.id, family, card.valid_until)
 
 
-def _scanned(session: Session, city: City, text: str, now: dt.datetime) -> CheckedCard:
-    keys = {key.kid: key for key in credential_services.published_keys(session, now)}
-    result = verify_presentation(text, keys, now.timestamp(), credential_services.status_lookup(session))
-    if result.reason is Reason.UNKNOWN_KEY:
-        # The remembered keys may predate a rotation by another process: read them again before refusing.
-        keys = {key.kid: key for key in credential_services.published_keys(session, now, fresh=True)}
+def remembered_status(verifier: credential_services.VerifierCache) -> StatusLookup:
+    """A status lookup from the lists ``verifier`` remembers; raises NeedsDatabase for anything else."""
+
+    def lookup(list_id: int, index: int) -> int:
+        entry = verifier.status_list(list_id)
+        if entry is None or not 0 <= index < entry[0]:
+            raise NeedsDatabase()
+        byte, shift = divmod(index, 4)
+        bits = entry[1]
+        if byte >= len(bits):
+            return REVOKED
+        return (bits[byte] >> (shift * 2)) & 0b11
+
+    return lookup
+
+
+def _scanned(
+    session: Session | None,
+    city: City,
+    text: str,
+    now: dt.datetime,
+    memory: PointOfSaleMemory | None = None,
+    verifier: credential_services.VerifierCache | None = None,
+) -> CheckedCard:
+    if session is None:
+        # From what the process remembers alone (the caller asks again with a session on NeedsDatabase).
+        remembered = verifier.keys() if verifier is not None else None
+        if remembered is None or verifier is None:
+            raise NeedsDatabase()
+        keys = {key.kid: key for key in remembered}
+        result = verify_presentation(text, keys, now.timestamp(), remembered_status(verifier))
+        if result.reason is Reason.UNKNOWN_KEY:
+            raise NeedsDatabase()
+    else:
+        keys = {key.kid: key for key in credential_services.published_keys(session, now)}
         result = verify_presentation(text, keys, now.timestamp(), credential_services.status_lookup(session))
+        if result.reason is Reason.UNKNOWN_KEY:
+            # The remembered keys may predate a rotation by another process: read them again before refusing.
+            keys = {key.kid: key for key in credential_services.published_keys(session, now, fresh=True)}
+            result = verify_presentation(text, keys, now.timestamp(), credential_services.status_lookup(session))
     claims = result.claims
     if claims is None:
         return CheckedCard(result.reason.value, result.presentation_kind, True)
-    card = session.execute(select(Card.id, Card.valid_until).where(Card.number == claims.sub)).first()
+    if memory is not None:
+        card = memory.card(session, claims.sub)
+    elif session is not None:
+        found = session.execute(select(Card.id, Card.valid_until).where(Card.number == claims.sub)).first()
+        card = CardRow(found.id, found.valid_until) if found else None
+    else:
+        raise NeedsDatabase()
     # Without the card here (another deployment's key would not verify), the code's own end of validity.
     last_second = dt.datetime.fromtimestamp(claims.exp - 1, dt.UTC).astimezone(city.timezone).date()
     return CheckedCard(
@@ -326,11 +398,22 @@ def _scanned(session: Session, city: City, text: str, now: dt.datetime) -> Check
 
 
 def check_card(
-    session: Session, city: City, text: str | None, card_number: str | None, now: dt.datetime
+    session: Session | None,
+    city: City,
+    text: str | None,
+    card_number: str | None,
+    now: dt.datetime,
+    *,
+    memory: PointOfSaleMemory | None = None,
+    verifier: credential_services.VerifierCache | None = None,
 ) -> CheckedCard:
+    """The card behind a scanned code or a typed number. Without a ``session``, from ``memory`` and ``verifier``
+    alone (raises NeedsDatabase when that is not enough)."""
     if text:
-        return _scanned(session, city, text, now)
+        return _scanned(session, city, text, now, memory, verifier)
     if card_number:
+        if session is None:
+            raise NeedsDatabase()
         return _typed(session, card_number, city.today(now))
     raise InvalidInput.one("text", N_("Scan the card's code or type its number."))
 
@@ -365,7 +448,9 @@ def benefit_rules(benefit: Benefit) -> rules.BenefitRules:
     )
 
 
-def uses_left(session: Session, benefit: Benefit, number: str, city: City, now: dt.datetime) -> int | None:
+def uses_left(
+    session: Session, benefit: Benefit | BenefitFacts, number: str, city: City, now: dt.datetime
+) -> int | None:
     """This card's uses left of ``benefit`` in the current period; None without a limit."""
     if benefit.limit_count is None or benefit.limit_period is None:
         return None
@@ -380,7 +465,7 @@ def uses_left(session: Session, benefit: Benefit, number: str, city: City, now: 
     return limits.left(benefit.limit_count, session.scalar(query) or 0)
 
 
-def quota_left(session: Session, benefit: Benefit) -> int | None:
+def quota_left(session: Session, benefit: Benefit | BenefitFacts) -> int | None:
     """Tickets left of the benefit's quota; None without one."""
     if benefit.total_quota is None:
         return None
@@ -392,24 +477,53 @@ def quota_left(session: Session, benefit: Benefit) -> int | None:
     return limits.left(benefit.total_quota, int(used or 0))
 
 
-def _offers(session: Session, till: Till, checked: CheckedCard, city: City, now: dt.datetime) -> list[BenefitOffer]:
+def _rules_of(benefit: Benefit | BenefitFacts) -> rules.BenefitRules:
+    return benefit.rules if isinstance(benefit, BenefitFacts) else benefit_rules(benefit)
+
+
+def _counted(benefit: Benefit | BenefitFacts) -> bool:
+    """Whether the benefit's offer needs counting in the database (a per-card limit or a quota)."""
+    return (benefit.limit_count is not None and benefit.limit_period is not None) or benefit.total_quota is not None
+
+
+def _offers(
+    session: Session | None,
+    till: Till,
+    checked: CheckedCard,
+    city: City,
+    now: dt.datetime,
+    memory: PointOfSaleMemory | None = None,
+) -> list[BenefitOffer]:
     if checked.family is None or checked.number is None:
         return []
     today = city.today(now)
-    benefits: Sequence[Benefit] = session.scalars(
-        select(Benefit)
-        .join(benefit_locations, benefit_locations.c.benefit_id == Benefit.id)
-        .where(
-            Benefit.partner_id == till.partner.id,
-            Benefit.status == BenefitStatus.PUBLISHED.value,
-            benefit_locations.c.location_id == till.location.id,
+    benefits: Sequence[Benefit | BenefitFacts]
+    if memory is not None:
+        benefits = [
+            benefit
+            for benefit in memory.benefits(session, till.partner.id)
+            if benefit.status == BenefitStatus.PUBLISHED.value and till.location.id in benefit.location_ids
+        ]
+    else:
+        benefits = (
+            _need_session(session)
+            .scalars(
+                select(Benefit)
+                .join(benefit_locations, benefit_locations.c.benefit_id == Benefit.id)
+                .where(
+                    Benefit.partner_id == till.partner.id,
+                    Benefit.status == BenefitStatus.PUBLISHED.value,
+                    benefit_locations.c.location_id == till.location.id,
+                )
+                .order_by(Benefit.published_at, Benefit.id)
+            )
+            .all()
         )
-        .order_by(Benefit.published_at, Benefit.id)
-    ).all()
     offers = []
     for benefit in benefits:
-        if rules.check(benefit_rules(benefit), checked.family, today) is not None:
+        if rules.check(_rules_of(benefit), checked.family, today) is not None:
             continue
+        counts = _need_session(session) if _counted(benefit) else None
         offers.append(
             BenefitOffer(
                 benefit_id=benefit.id,
@@ -419,18 +533,24 @@ def _offers(session: Session, till: Till, checked: CheckedCard, city: City, now:
                 max_quantity=benefit.max_quantity,
                 limit_count=benefit.limit_count,
                 limit_period=benefit.limit_period,
-                uses_left=uses_left(session, benefit, checked.number, city, now),
-                quota_left=quota_left(session, benefit),
+                uses_left=uses_left(counts, benefit, checked.number, city, now) if counts is not None else None,
+                quota_left=quota_left(counts, benefit) if counts is not None else None,
             )
         )
     return offers
+
+
+def _need_session(session: Session | None) -> Session:
+    if session is None:
+        raise NeedsDatabase()
+    return session
 
 
 # Verifying ----------------------------------------------------------------------------------------------------
 
 
 def verify(
-    session: Session,
+    session: Session | None,
     principal: Principal,
     city: City,
     *,
@@ -439,24 +559,37 @@ def verify(
     location_id: uuid.UUID | None = None,
     now: dt.datetime,
     record: Callable[[VerificationRecord], None] | None = None,
+    memory: PointOfSaleMemory | None = None,
+    verifier: credential_services.VerifierCache | None = None,
 ) -> Verification:
     """The verdict on a scanned code (``text``) or a typed ``card_number`` at the till, with the card's facts and
     this partner's benefits that apply at this location today (only for a valid card). Records the verification
-    for statistics through ``record`` (nothing is written in this session then), or else in this session."""
-    till = till_for(session, principal, location_id)
-    checked = check_card(session, city, text, card_number, now)
+    for statistics through ``record`` (nothing is written in this session then), or else in this session.
+
+    With the process's ``memory`` (and ``verifier``), what they remember is not read again. Without a ``session``
+    the verdict comes from them alone, and NeedsDatabase is raised (before anything is recorded) when they do not
+    remember enough or a limit or quota must be counted: the caller asks again with a session."""
+    if memory is None:
+        till = till_for(_need_session(session), principal, location_id)
+    else:
+        till = remembered_till(memory, session, principal, location_id)
+    checked = check_card(session, city, text, card_number, now, memory=memory, verifier=verifier)
+    ok = checked.reason == Reason.OK.value
+    offers = _offers(session, till, checked, city, now, memory) if ok else []
+    # Recorded last: a verification asked again with a session after NeedsDatabase counts once.
     event = VerificationRecord(till.partner.id, till.location.id, checked.reason, checked.presentation, now)
     if record is not None:
         record(event)
     else:
+        session = _need_session(session)
         session.add(VerificationEvent(**asdict(event)))
-    ok = checked.reason == Reason.OK.value
+        stats_events.verifications_recorded(session, [now])
     return Verification(
         reason=checked.reason,
         presentation=checked.presentation,
         code_checked=checked.code_checked,
         card=_facts(checked, city.today(now)),
-        benefits=_offers(session, till, checked, city, now) if ok else [],
+        benefits=offers,
         location_id=till.location.id,
     )
 
@@ -487,12 +620,53 @@ def lock_key(benefit_id: uuid.UUID, card_number: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def lock_for_redemption(session: Session, benefit: Benefit, number: str) -> None:
+def lock_for_redemption(session: Session, benefit: Benefit | BenefitFacts, number: str) -> None:
     """Serialise every redemption of this benefit by this card, and by any card when the benefit has a quota."""
     serialise(session, lock_key(benefit.id, number), Redemption)
     if benefit.total_quota is not None and is_postgresql(session):
         session.execute(select(Benefit.id).where(Benefit.id == benefit.id).with_for_update())
-    session.refresh(benefit)
+    if isinstance(benefit, Benefit):
+        session.refresh(benefit)
+
+
+def insert_redemption(session: Session, row: Redemption) -> bool:
+    """Write ``row`` (a new, transient redemption) in one statement; False, and nothing written, when the partner
+    has a redemption with its nonce already. The one place an online redemption is written: whatever belongs to
+    it (its events, its audit entry) follows in the same session and transaction."""
+    values = {
+        "id": row.id,
+        "partner_id": row.partner_id,
+        "location_id": row.location_id,
+        "benefit_id": row.benefit_id,
+        "card_number": row.card_number,
+        "card_id": row.card_id,
+        "quantity": row.quantity,
+        "client_nonce": row.client_nonce,
+        "status": row.status,
+        "presentation": row.presentation,
+        "recorded_by_user_id": row.recorded_by_user_id,
+        "recorded_by_api_key_id": row.recorded_by_api_key_id,
+        "occurred_at": row.occurred_at,
+        "created_at": row.created_at,
+        "offline": row.offline,
+        "flags": row.flags,
+    }
+    statement = _INSERT_POSTGRESQL if is_postgresql(session) else _INSERT_SQLITE
+    return session.execute(statement, values).first() is not None
+
+
+# Built once (the values come as parameters), so that SQLAlchemy compiles each only once per process.
+_REDEMPTIONS = cast(Table, Redemption.__table__)
+_INSERT_POSTGRESQL: Final = (
+    postgresql.insert(_REDEMPTIONS)
+    .on_conflict_do_nothing(index_elements=["partner_id", "client_nonce"])
+    .returning(_REDEMPTIONS.c.id)
+)
+_INSERT_SQLITE: Final = (
+    sqlite.insert(_REDEMPTIONS)
+    .on_conflict_do_nothing(index_elements=["partner_id", "client_nonce"])
+    .returning(_REDEMPTIONS.c.id)
+)
 
 
 def redeem(
@@ -508,34 +682,41 @@ def redeem(
     client_nonce: object,
     now: dt.datetime,
     meta: RequestMeta | None = None,
+    memory: PointOfSaleMemory | None = None,
 ) -> RedemptionResult:
-    """Record one use of a benefit by a card at the till, or refuse it with a reason code (see the module)."""
-    till = till_for(session, principal, location_id)
-    nonce = read_nonce(client_nonce)
-    earlier = by_nonce(session, till.partner.id, nonce)
-    if earlier is not None:
-        return RedemptionResult.of(earlier, replayed=True)
-    checked = check_card(session, city, text, card_number, now)
-    if checked.reason != Reason.OK.value or checked.family is None or checked.number is None:
-        raise CardRefused(REASON_TEXTS.get(checked.reason), code=checked.reason)
-    benefit = session.get(Benefit, benefit_id)
-    if benefit is None or benefit.partner_id != till.partner.id:
-        raise BenefitNotFound()
-    check_benefit(session, benefit, till, checked.family, city.today(now), quantity)
+    """Record one use of a benefit by a card at the till, or refuse it with a reason code (see the module).
 
-    lock_for_redemption(session, benefit, checked.number)
-    earlier = by_nonce(session, till.partner.id, nonce)
-    if earlier is not None:
-        return RedemptionResult.of(earlier, replayed=True)
-    # Paused or changed while this request waited for the lock.
-    check_benefit(session, benefit, till, checked.family, city.today(now), quantity)
-    if uses_left(session, benefit, checked.number, city, now) == 0:
-        raise LimitReached()
-    quota = quota_left(session, benefit)
-    if quota is not None and quota < quantity:
-        raise QuotaExhausted()
+    The till, the benefit and the card's row come from the web process's ``memory`` where it remembers them
+    (without one, everything is read here). The statements: on a benefit with a limit or a quota, the lock and
+    the count (:func:`lock_for_redemption`); then the insert, which on a nonce seen before writes nothing."""
+    memory = memory or PointOfSaleMemory(ttl=0, card_ttl=0)
+    till = remembered_till(memory, session, principal, location_id)
+    nonce = read_nonce(client_nonce)
+    try:
+        checked = check_card(session, city, text, card_number, now, memory=memory)
+        if checked.reason != Reason.OK.value or checked.family is None or checked.number is None:
+            raise CardRefused(REASON_TEXTS.get(checked.reason), code=checked.reason)
+        benefit = next((b for b in memory.benefits(session, till.partner.id) if b.id == benefit_id), None)
+        if benefit is None:
+            raise BenefitNotFound()
+        check_offer(benefit, till, checked.family, city.today(now), quantity)
+        if _counted(benefit):
+            lock_for_redemption(session, benefit, checked.number)
+            if uses_left(session, benefit, checked.number, city, now) == 0:
+                raise LimitReached()
+            quota = quota_left(session, benefit)
+            if quota is not None and quota < quantity:
+                raise QuotaExhausted()
+    except (Conflict, NotFound, InvalidInput):
+        # A request repeated with its nonce answers with the first redemption, whatever changed since (the
+        # code gone stale, the limit used up by the first one).
+        earlier = by_nonce(session, till.partner.id, nonce)
+        if earlier is not None:
+            return RedemptionResult.of(earlier, replayed=True)
+        raise
 
     row = Redemption(
+        id=new_uuid(),
         partner_id=till.partner.id,
         location_id=till.location.id,
         benefit_id=benefit.id,
@@ -549,17 +730,16 @@ def redeem(
         recorded_by_api_key_id=principal.api_key_id,
         occurred_at=now,
         created_at=now,
+        offline=False,
+        flags=[],
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        # The same nonce for another card or benefit, at the same moment: the first one stands.
+    if not insert_redemption(session, row):
+        # The same nonce, perhaps for another card or benefit, recorded first (or at the same moment).
         earlier = by_nonce(session, till.partner.id, nonce)
         if earlier is None:
-            raise
+            raise RuntimeError("a redemption's nonce conflicted, but no redemption has it")
         return RedemptionResult.of(earlier, replayed=True)
+    stats_events.redemption_recorded(session, row)
     audit.record(
         session,
         principal,
@@ -576,6 +756,21 @@ def redeem(
         meta=meta,
     )
     return RedemptionResult.of(row)
+
+
+def check_offer(benefit: BenefitFacts, till: Till, family: rules.FamilyFacts, today: dt.date, quantity: int) -> None:
+    """The benefit (as remembered) is published, offered at this till, for this family today, in this quantity."""
+    if benefit.status == BenefitStatus.PAUSED.value:
+        raise BenefitPaused()
+    if benefit.status != BenefitStatus.PUBLISHED.value:
+        raise BenefitNotFound()
+    if till.location.id not in benefit.location_ids:
+        raise NotAtLocation()
+    why = rules.check(benefit.rules, family, today)
+    if why is not None:
+        raise NotEligibleError(why=why.value)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= benefit.max_quantity:
+        raise InvalidInput.one("quantity", N_("Choose a quantity from 1 to %(max)s."), max=benefit.max_quantity)
 
 
 def check_benefit(
@@ -641,6 +836,7 @@ def void(
     row.voided_at = now
     row.voided_by_user_id = principal.user_id
     row.voided_by_api_key_id = principal.api_key_id
+    stats_events.redemption_voided(session, row)
     audit.record(
         session,
         principal,

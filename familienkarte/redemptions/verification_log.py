@@ -3,7 +3,8 @@
 Every verification (partner, location, reason code, presentation, time; no card, no person) is handed to the
 process's :class:`VerificationLog`, which keeps it in memory and writes what it holds in one multi-row INSERT, in a
 transaction of its own, every :data:`FLUSH_INTERVAL` seconds or as soon as :data:`BATCH_SIZE` events are waiting.
-The verify request itself writes nothing: its transaction only reads.
+The verify request itself writes nothing: its transaction only reads. Each write also adds one
+``verifications.recorded`` outbox event (the hours the batch touched) for the statistics, in the same transaction.
 
 How it runs: a daemon thread with its own small synchronous engine (one connection) on the same database. A thread
 rather than an asyncio task because the log is made before any event loop runs (``create_app``), because a flush is
@@ -32,12 +33,12 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Final
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from familienkarte.db import make_sync_engine
-from familienkarte.redemptions.models import VerificationEvent
+from familienkarte.events.stats import write_verifications
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class VerificationLog:
                     break
                 try:
                     with self._engine.begin() as conn:
-                        conn.execute(insert(VerificationEvent).values([asdict(event) for event in batch]))
+                        write_verifications(conn, [asdict(event) for event in batch])
                 except IntegrityError:
                     # Not an outage: an event the database refuses (its partner or location deleted meanwhile)
                     # must not hold back the others. Written one by one; the refused ones are dropped.
@@ -182,7 +183,7 @@ class VerificationLog:
         for index, event in enumerate(batch):
             try:
                 with self._engine.begin() as conn:
-                    conn.execute(insert(VerificationEvent).values(asdict(event)))
+                    write_verifications(conn, [asdict(event)])
             except IntegrityError:
                 refused += 1
             except Exception:

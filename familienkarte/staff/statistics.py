@@ -14,6 +14,7 @@ from familienkarte.accounts.roles import Role
 from familienkarte.city import load_city
 from familienkarte.db import Tx
 from familienkarte.runtime import Runtime
+from familienkarte.staff import statistics_exports
 from familienkarte.statistics import dashboard
 
 STATISTICS_OPT = roles_opt(Role.ANALYST, Role.ADMIN)
@@ -42,9 +43,15 @@ class StaffStatisticsController(Controller):
         view = await tx.read(lambda s: dashboard.statistics_view(s, city, params, today=today))
         return Template(
             "staff_statistics/page.html",
-            context={"view": view, "number": dashboard.number, "percent": dashboard.percent, "labels": LABELS},
+            context={
+                "view": view,
+                "number": dashboard.number,
+                "percent": dashboard.percent,
+                "labels": LABELS,
+                "threshold": city.suppression_threshold,
+            },
             status_code=422 if view.errors else 200,
         )
 
 
-ROUTES: list[Any] = [StaffStatisticsController]
+ROUTES: list[Any] = [StaffStatisticsController, *statistics_exports.ROUTES]

@@ -192,7 +192,7 @@ def read_filters(session: Session, params: Mapping[str, Any], *, districts: Sequ
     return Filters(start=start, end=end, category=category, district=district, partner_id=partner_id)
 
 
-def _redemption_filters(filters: Filters) -> list[ColumnElement[bool]]:
+def redemption_filters(filters: Filters) -> list[ColumnElement[bool]]:
     table = StatsRedemptions
     conditions = [table.day >= filters.start, table.day <= filters.end]
     if filters.category is not None:
@@ -204,7 +204,7 @@ def _redemption_filters(filters: Filters) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _verification_filters(filters: Filters) -> list[ColumnElement[bool]]:
+def verification_filters(filters: Filters) -> list[ColumnElement[bool]]:
     table = StatsVerifications
     conditions = [table.day >= filters.start, table.day <= filters.end]
     if filters.district is not None:
@@ -312,14 +312,14 @@ def totals(session: Session, filters: Filters) -> Totals:
     """The key figures but families reached (see :func:`families_by_month`)."""
     redeemed = select(
         func.coalesce(func.sum(StatsRedemptions.redemptions), 0), func.coalesce(func.sum(StatsRedemptions.quantity), 0)
-    ).where(*_redemption_filters(filters))
+    ).where(*redemption_filters(filters))
     verified = select(
         func.coalesce(func.sum(StatsVerifications.verifications), 0),
         func.coalesce(
             func.sum(case((StatsVerifications.reason != Reason.OK.value, StatsVerifications.verifications), else_=0)),
             0,
         ),
-    ).where(*_verification_filters(filters))
+    ).where(*verification_filters(filters))
     latest = _latest_card_month(filters)
     active_conditions = [StatsCards.month == latest]
     if filters.district is not None:
@@ -358,7 +358,7 @@ def redemptions_over_time(session: Session, filters: Filters) -> list[TimeRow]:
     period = (_week_start(session, StatsRedemptions.day) if filters.weekly else StatsRedemptions.day).label("period")
     query = (
         select(period, func.sum(StatsRedemptions.redemptions), func.sum(StatsRedemptions.quantity))
-        .where(*_redemption_filters(filters))
+        .where(*redemption_filters(filters))
         .group_by(period)
         .order_by(period)
     )
@@ -369,7 +369,7 @@ def redemptions_by_category(session: Session, filters: Filters) -> list[Category
     total = func.sum(StatsRedemptions.redemptions)
     query = (
         select(StatsRedemptions.category, total, func.sum(StatsRedemptions.quantity))
-        .where(*_redemption_filters(filters))
+        .where(*redemption_filters(filters))
         .group_by(StatsRedemptions.category)
         .order_by(total.desc(), StatsRedemptions.category)
     )
@@ -381,7 +381,7 @@ def redemptions_by_district(session: Session, filters: Filters) -> list[District
     total = func.sum(StatsRedemptions.redemptions)
     query = (
         select(StatsRedemptions.district, total, func.sum(StatsRedemptions.quantity))
-        .where(*_redemption_filters(filters))
+        .where(*redemption_filters(filters))
         .group_by(StatsRedemptions.district)
         # Locations without a district after those with one, on both databases.
         .order_by(total.desc(), StatsRedemptions.district.is_(None), StatsRedemptions.district)
@@ -396,7 +396,7 @@ def top_benefits(session: Session, filters: Filters, limit: int = TOP_LIMIT) -> 
             func.sum(StatsRedemptions.redemptions).label("redemptions"),
             func.sum(StatsRedemptions.quantity).label("quantity"),
         )
-        .where(*_redemption_filters(filters))
+        .where(*redemption_filters(filters))
         .group_by(StatsRedemptions.benefit_id)
         .order_by(func.sum(StatsRedemptions.redemptions).desc(), StatsRedemptions.benefit_id)
         .limit(limit)
@@ -416,7 +416,7 @@ def top_partners(session: Session, filters: Filters, limit: int = TOP_LIMIT) -> 
     query = (
         select(Partner.id, Partner.name, total, func.sum(StatsRedemptions.quantity))
         .join(Partner, Partner.id == StatsRedemptions.partner_id)
-        .where(*_redemption_filters(filters))
+        .where(*redemption_filters(filters))
         .group_by(Partner.id, Partner.name)
         .order_by(total.desc(), Partner.name, Partner.id)
         .limit(limit)
@@ -461,7 +461,7 @@ def verifications_by_reason(session: Session, filters: Filters) -> list[ReasonRo
     total = func.sum(StatsVerifications.verifications)
     query = (
         select(StatsVerifications.reason, total)
-        .where(*_verification_filters(filters))
+        .where(*verification_filters(filters))
         .group_by(StatsVerifications.reason)
         .order_by(total.desc(), StatsVerifications.reason)
     )
@@ -482,7 +482,7 @@ def fraud_signals(session: Session, filters: Filters, limit: int = FRAUD_LIMIT) 
     query = (
         select(Partner.id, Partner.name, *(of(reason) for reason in FRAUD_REASONS), flagged, everything, share)
         .join(Partner, Partner.id == table.partner_id)
-        .where(*_verification_filters(filters))
+        .where(*verification_filters(filters))
         .group_by(Partner.id, Partner.name)
         .having(flagged > literal(0))
         .order_by(flagged.desc(), share.desc(), Partner.name, Partner.id)

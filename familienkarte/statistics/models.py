@@ -104,11 +104,11 @@ class StatsBuild(Base):
 
 
 class StatsScan(Base):
-    """The single row of the search for days to rebuild: facts changed after ``scanned_at`` are looked at next.
+    """The single row of ``rebuild_dirty``: locations, benefits and households changed after ``scanned_at`` are
+    looked at next (the outbox reports every other change). No row yet: the first run builds everything.
 
-    Verification events have no time of recording, only the till's time: they are found by id instead. Ids above
-    ``verification_id_before`` (the highest id seen by the scan before the last one) are looked at, so that an id
-    handed out before the last scan but committed after it is not missed.
+    ``verification_id`` and ``verification_id_before`` belonged to the search by id that the outbox replaced; they
+    are no longer written.
     """
 
     __tablename__ = "stats_scans"

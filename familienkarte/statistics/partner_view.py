@@ -82,11 +82,13 @@ def last_complete_month(today: dt.date) -> dt.date:
     return months_back(month_start(today), 1)
 
 
-def read_month(params: Mapping[str, Any], today: dt.date) -> dt.date:
+def read_month(params: Mapping[str, Any], today: dt.date, months_kept: int = MAX_MONTHS_BACK + 1) -> dt.date:
     """The month asked for (``?month=YYYY-MM``, its first day), or the last complete month without one.
 
     Refused with a message naming the field ``month``: anything not written YYYY-MM, a month after the current one,
-    and a month more than ``MAX_MONTHS_BACK`` months before it.
+    and a month more than ``MAX_MONTHS_BACK`` months before it, or whose raw facts the retention may already have
+    deleted in part (``months_kept``: the city's ``retention_months``; the month that many months back is partly
+    gone, so only the ones after it are offered).
     """
     raw = str(params.get("month") or "").strip()
     if not raw:
@@ -101,7 +103,7 @@ def read_month(params: Mapping[str, Any], today: dt.date) -> dt.date:
             [FieldError("month", N_("The month must be written like 2026-07, not %(value)s."), {"value": shown})]
         ) from None
     current = month_start(today)
-    first = months_back(current, MAX_MONTHS_BACK)
+    first = months_back(current, min(MAX_MONTHS_BACK, months_kept - 1))
     if not first <= month <= current:
         raise InvalidInput(
             [
@@ -170,7 +172,7 @@ class PartnerStatistics:
 
 
 @dataclass(frozen=True)
-class _Group:
+class CardGroup:
     """A group of redemptions as counted: the rule's input."""
 
     redemptions: int
@@ -183,7 +185,7 @@ class _Group:
         return Figure(self.redemptions, self.cards)
 
 
-_NONE: Final = _Group(0, 0, 0)
+NO_CARDS: Final = CardGroup(0, 0, 0)
 
 
 def _counts() -> tuple[Any, Any, Any]:
@@ -203,15 +205,15 @@ def _where(partner_id: uuid.UUID, start: dt.datetime, end: dt.datetime) -> list[
     ]
 
 
-def _grouped(session: Session, key: Any, conditions: list[ColumnElement[bool]]) -> dict[Any, _Group]:
+def grouped_counts(session: Session, key: Any, conditions: list[ColumnElement[bool]]) -> dict[Any, CardGroup]:
     """One ``SELECT key, COUNT(*), SUM(quantity), COUNT(DISTINCT card_number) ... GROUP BY key``."""
     rows = session.execute(select(key.label("key"), *_counts()).where(*conditions).group_by(key)).all()
-    return {row[0]: _Group(int(row[1]), int(row[2]), int(row[3])) for row in rows}
+    return {row[0]: CardGroup(int(row[1]), int(row[2]), int(row[3])) for row in rows}
 
 
-def _total(session: Session, conditions: list[ColumnElement[bool]]) -> _Group:
+def group_total(session: Session, conditions: list[ColumnElement[bool]]) -> CardGroup:
     row = session.execute(select(*_counts()).where(*conditions)).one()
-    return _Group(int(row[0]), int(row[1]), int(row[2]))
+    return CardGroup(int(row[0]), int(row[1]), int(row[2]))
 
 
 def _week_key(month: dt.date, zone: Any) -> Any:
@@ -222,7 +224,7 @@ def _week_key(month: dt.date, zone: Any) -> Any:
     return case(*whens, else_=literal(len(WEEK_FIRST_DAYS)))
 
 
-def _hidden_rows(groups: Sequence[_Group], total: _Group, threshold: int) -> tuple[set[int], bool]:
+def hidden_rows(groups: Sequence[CardGroup], total: CardGroup, threshold: int) -> tuple[set[int], bool]:
     """The rows to hide (indexes) and whether to hide the total, decided on the redemptions of each row."""
     decided = suppress_list(FigureList([group.figure for group in groups], total.figure), threshold)
     hidden = {index for index, shown in enumerate(decided.items) if isinstance(shown, Suppressed)}
@@ -234,17 +236,17 @@ def marker(threshold: int) -> str:
     return i18n.gettext("< %(n)s", n=threshold)
 
 
-def _row(label: str, group: _Group, hidden: bool, threshold: int) -> Row:
+def _row(label: str, group: CardGroup, hidden: bool, threshold: int) -> Row:
     if hidden:
         return Row(label, Suppressed(threshold), Suppressed(threshold))
     return Row(label, group.redemptions, group.quantity)
 
 
 def _listings(
-    parts: Sequence[tuple[str, Sequence[tuple[str, _Group]]]], total: _Group, threshold: int
+    parts: Sequence[tuple[str, Sequence[tuple[str, CardGroup]]]], total: CardGroup, threshold: int
 ) -> list[Listing]:
     """The lists with the rule applied; the total (the same figure under each) hidden under all if under one."""
-    decided = [(key, labelled, *_hidden_rows([g for _l, g in labelled], total, threshold)) for key, labelled in parts]
+    decided = [(key, labelled, *hidden_rows([g for _l, g in labelled], total, threshold)) for key, labelled in parts]
     total_hidden = any(hide_total for _key, _labelled, _rows, hide_total in decided)
     label = i18n.gettext("Total")
     return [
@@ -290,10 +292,10 @@ def partner_statistics(
     conditions = _where(partner.id, start, end)
     threshold = city.suppression_threshold
 
-    by_benefit = _grouped(session, Redemption.benefit_id, conditions)
-    by_location = _grouped(session, Redemption.location_id, conditions)
-    by_week = _grouped(session, _week_key(month, zone), conditions)
-    total = _total(session, conditions)
+    by_benefit = grouped_counts(session, Redemption.benefit_id, conditions)
+    by_location = grouped_counts(session, Redemption.location_id, conditions)
+    by_week = grouped_counts(session, _week_key(month, zone), conditions)
+    total = group_total(session, conditions)
 
     benefits = session.execute(
         select(Benefit.id, Benefit.title)
@@ -308,10 +310,10 @@ def partner_statistics(
         .where(Location.partner_id == partner.id, Location.is_active.is_(True) | Location.id.in_(list(by_location)))
         .order_by(Location.name, Location.id)
     ).all()
-    benefit_rows = [(benefit_title(row.title), by_benefit.get(row.id, _NONE)) for row in benefits]
-    location_rows = [(row.name, by_location.get(row.id, _NONE)) for row in locations]
+    benefit_rows = [(benefit_title(row.title), by_benefit.get(row.id, NO_CARDS)) for row in benefits]
+    location_rows = [(row.name, by_location.get(row.id, NO_CARDS)) for row in locations]
     weeks = len(WEEK_FIRST_DAYS) if _days(month) >= WEEK_FIRST_DAYS[-1] else len(WEEK_FIRST_DAYS) - 1
-    week_rows = [(week_label(week, month), by_week.get(week, _NONE)) for week in range(1, weeks + 1)]
+    week_rows = [(week_label(week, month), by_week.get(week, NO_CARDS)) for week in range(1, weeks + 1)]
     listings = _listings(
         [("by-benefit", benefit_rows), ("by-location", location_rows), ("by-week", week_rows)], total, threshold
     )
@@ -369,7 +371,7 @@ def statistics_page(
         MonthChoice(current.strftime("%Y-%m"), i18n.gettext("%(month)s up to today", month=month_label(current))),
     ]
     try:
-        month = read_month(params, today)
+        month = read_month(params, today, city.retention_months)
     except InvalidInput as exc:
         messages = {error.field: i18n.gettext(error.message, **error.params) for error in exc.errors}
         return StatisticsPage({"month": str(params.get("month") or "")}, messages, choices, None)

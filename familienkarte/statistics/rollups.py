@@ -15,10 +15,14 @@ Python (23 or 25 hours on the days the clocks change), so both databases select 
 
 Months need no hours: their ranges are computed the same way and only filter.
 
-What was built when is kept (``StatsBuild``, one row per day and per month). ``rebuild_dirty`` (every few minutes)
-looks at the facts changed since its last run: redemptions recorded (online, or uploaded late from an offline
-till) or voided, verifications (by id: they have no time of recording), cards issued, changed or activated,
-households, locations and benefits changed; it rebuilds the days and months built before their latest change.
+What was built when is kept (``StatsBuild``, one row per day and per month). ``rebuild_dirty`` (every minute)
+rebuilds the days and months marked dirty (``StatsDirty``) by the statistics consumer of the outbox
+(familienkarte.events): redemptions recorded, uploaded late from an offline till or voided, verifications, cards
+issued, activated or changed. Events reach it at least once whatever was down, and a mark is cleared only by the
+rebuild that read it, so no change is missed; the timestamp scan of the facts that did this before is gone. What
+no event reports is still found by time: a location's district or a benefit's category changed (the recent days)
+and a household moved (its cards' months). The very first run, with no record of an earlier one, builds every
+day and month with facts.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from sqlalchemy import (
     literal,
     not_,
     select,
+    union,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -56,6 +61,7 @@ from familienkarte.cards.credential_models import CardCredential, CredentialKind
 from familienkarte.cards.models import Card, CardStatus, Household
 from familienkarte.city import City
 from familienkarte.db import UTCDateTime, is_postgresql, serialise
+from familienkarte.events.models import StatsDirty
 from familienkarte.partners.models import Location
 from familienkarte.redemptions.models import Redemption, RedemptionStatus, VerificationEvent
 from familienkarte.statistics.models import (
@@ -67,6 +73,7 @@ from familienkarte.statistics.models import (
     StatsScan,
     StatsVerifications,
 )
+from familienkarte.statistics.retention_models import StatsReachedCard, StatsRetainedDay
 
 log = logging.getLogger("familienkarte.statistics")
 
@@ -276,14 +283,25 @@ def cards_recount(city: City, month: dt.date) -> Recount:
 
 def families_recount(city: City, month: dt.date | None) -> Recount:
     """Distinct cards with a recorded redemption in the month, or in the whole programme (``month`` None); no row
-    when there are none (as no row of a day's table means none there)."""
+    when there are none (as no row of a day's table means none there).
+
+    The programme counts as well the cards whose redemptions the retention deleted (``StatsReachedCard``)."""
+    if month is None:
+        cards = union(
+            select(Redemption.card_number).where(Redemption.status == RedemptionStatus.RECORDED.value),
+            select(StatsReachedCard.card_number),
+        ).subquery()
+        programme = select(literal(PROGRAMME, String).label("period"), func.count().label("families")).select_from(
+            cards
+        )
+        reached = programme.subquery()
+        return select(reached.c.period, reached.c.families).where(reached.c.families > 0)
     query = select(
-        literal(PROGRAMME if month is None else month.strftime("%Y-%m"), String).label("period"),
+        literal(month.strftime("%Y-%m"), String).label("period"),
         func.count(distinct(Redemption.card_number)).label("families"),
     ).where(Redemption.status == RedemptionStatus.RECORDED.value)
-    if month is not None:
-        start, end = month_range(month, city.timezone)
-        query = query.where(_within(Redemption.occurred_at, start, end))
+    start, end = month_range(month, city.timezone)
+    query = query.where(_within(Redemption.occurred_at, start, end))
     counted = query.subquery()
     return select(counted.c.period, counted.c.families).where(counted.c.families > 0)
 
@@ -319,18 +337,58 @@ def _rebuild_families(session: Session, city: City, month: dt.date | None) -> No
     session.execute(insert(StatsFamilies).from_select(["period", "families"], recount))
 
 
-def _rebuild_month(session: Session, city: City, month: dt.date, now: dt.datetime) -> None:
+def _rebuild_month(session: Session, city: City, month: dt.date, now: dt.datetime, families: bool = True) -> None:
     session.execute(delete(StatsCards).where(StatsCards.month == month))
     recount = cards_recount(city, month)
     session.execute(insert(StatsCards).from_select([column.name for column in recount.selected_columns], recount))
-    _rebuild_families(session, city, month)
+    if families:
+        _rebuild_families(session, city, month)
     _record_build(session, month.strftime("%Y-%m"), now)
+
+
+def retained_days(session: Session, days: Iterable[dt.date]) -> set[dt.date]:
+    """The days among ``days`` whose raw facts the retention has begun to delete: their rollups are final."""
+    wanted = sorted(set(days))
+    found: set[dt.date] = set()
+    for at in range(0, len(wanted), 500):
+        chunk = wanted[at : at + 500]
+        found |= set(session.scalars(select(StatsRetainedDay.day).where(StatsRetainedDay.day.in_(chunk))))
+    return found
+
+
+def retained_months(session: Session, months: Iterable[dt.date]) -> set[dt.date]:
+    """The months among ``months`` with a day whose raw facts the retention has begun to delete: their families
+    reached are final (the cards are not raw facts of the retention and are still recounted)."""
+    wanted = sorted({month_start(month) for month in months})
+    if not wanted:
+        return set()
+    days = session.scalars(
+        select(StatsRetainedDay.day).where(
+            StatsRetainedDay.day >= wanted[0], StatsRetainedDay.day < next_month(wanted[-1])
+        )
+    )
+    return {month_start(day) for day in days} & set(wanted)
 
 
 @dataclass(frozen=True)
 class Rebuilt:
     days: tuple[dt.date, ...]
     months: tuple[dt.date, ...]
+    # Days asked for but not rebuilt: the retention deleted their raw facts, their rollups stay as they were.
+    retained: tuple[dt.date, ...] = ()
+
+
+def _keep_retained(session: Session, days: tuple[dt.date, ...]) -> tuple[tuple[dt.date, ...], tuple[dt.date, ...]]:
+    """``days`` split into those to rebuild and those whose raw facts the retention deleted (a rebuild would wipe
+    their rollups)."""
+    retained = retained_days(session, days)
+    if retained:
+        log.warning(
+            "not rebuilding %d day(s) whose raw facts were deleted by the retention",
+            len(retained),
+            extra={"days": [day.isoformat() for day in sorted(retained)]},
+        )
+    return tuple(day for day in days if day not in retained), tuple(sorted(retained))
 
 
 def rebuild(
@@ -342,15 +400,16 @@ def rebuild(
     changed days and the reconciliation, which batch them, rather than for every single day.
     """
     serialise(session, STATS_LOCK, StatsBuild)
-    day_list = tuple(sorted(set(days)))
+    day_list, retained = _keep_retained(session, tuple(sorted(set(days))))
     month_list = tuple(sorted({month_start(day) for day in day_list} | {month_start(month) for month in months}))
+    final_months = retained_months(session, month_list)
     for day in day_list:
         _rebuild_day(session, city, day, now)
     for month in month_list:
-        _rebuild_month(session, city, month, now)
+        _rebuild_month(session, city, month, now, families=month not in final_months)
     if day_list or month_list:
         _rebuild_families(session, city, None)
-    return Rebuilt(day_list, month_list)
+    return Rebuilt(day_list, month_list, retained)
 
 
 def rebuild_day(session: Session, city: City, day: dt.date, now: dt.datetime) -> Rebuilt:
@@ -360,8 +419,10 @@ def rebuild_day(session: Session, city: City, day: dt.date, now: dt.datetime) ->
     they stay right and follow any change of the facts with ``rebuild_dirty``.
     """
     serialise(session, STATS_LOCK, StatsBuild)
-    _rebuild_day(session, city, day, now)
-    return Rebuilt((day,), ())
+    days, retained = _keep_retained(session, (day,))
+    for kept in days:
+        _rebuild_day(session, city, kept, now)
+    return Rebuilt(days, (), retained)
 
 
 # --- finding what changed ---
@@ -399,7 +460,8 @@ def _changed_days(
     session: Session, city: City, since: dt.datetime | None, verification_id: int | None
 ) -> dict[dt.date, dt.datetime | None]:
     """Each local day with facts changed after ``since`` (or verifications after ``verification_id``): the latest
-    change, or None when unknown (a verification has no time of recording)."""
+    change, or None when unknown (a verification has no time of recording). Only the first run of ``rebuild_dirty``
+    asks (for everything); after it the outbox reports changed facts."""
     zone = city.timezone
     latest: dict[dt.date, dt.datetime | None] = {}
 
@@ -427,22 +489,14 @@ def _changed_days(
 
 
 def _changed_months(session: Session, city: City, since: dt.datetime | None, now: dt.datetime) -> set[dt.date]:
-    """The months of card facts changed after ``since``: issued, status changed, a phone activated; and every
-    month since its card was issued for a household changed (cards count by the household's current district)."""
+    """The months of card facts changed after ``since`` (None: all): issued, status changed, a phone activated.
+    Only the first run of ``rebuild_dirty`` asks; after it the outbox reports card changes."""
     times: list[dt.datetime] = []
     for column in (Card.created_at, Card.issued_at, Card.status_changed_at, CardCredential.created_at):
         query = select(func.min(column), func.max(column)).where(column.is_not(None))
         if since is not None:
             query = query.where(column > since)
         low, high = session.execute(query).one()
-        times += [_as_instant(value) for value in (low, high) if value is not None]
-    if since is not None:
-        moved = (
-            select(func.min(Card.issued_at), func.max(Household.updated_at))
-            .join(Household, Household.id == Card.household_id)
-            .where(Household.updated_at > since)
-        )
-        low, high = session.execute(moved).one()
         times += [_as_instant(value) for value in (low, high) if value is not None]
     if not times:
         return set()
@@ -462,47 +516,56 @@ def _places_changed(session: Session, since: dt.datetime) -> bool:
     return False
 
 
-def rebuild_dirty(session: Session, city: City, now: dt.datetime) -> Rebuilt:
-    """Rebuild the days whose facts changed after their last build (late and offline uploads, voids, new facts),
-    their months, and the months whose cards changed.
+def _moved_months(session: Session, city: City, since: dt.datetime, now: dt.datetime) -> set[dt.date]:
+    """Every month since the first of its cards was issued, for households changed after ``since`` (cards count by
+    the household's current district)."""
+    moved = (
+        select(func.min(Card.issued_at), func.max(Household.updated_at))
+        .join(Household, Household.id == Card.household_id)
+        .where(Household.updated_at > since)
+    )
+    low, high = session.execute(moved).one()
+    if low is None or high is None:
+        return set()
+    first = month_start(local_day(_as_instant(low), city.timezone))
+    last = month_start(local_day(min(_as_instant(high), now), city.timezone))
+    months = set()
+    while first <= last:
+        months.add(first)
+        first = next_month(first)
+    return months
 
-    The facts changed since the last search are grouped by UTC hour in the database (a few rows per day); a day
-    is rebuilt unless it was built after its latest change (with ``SETTLE`` to spare).
+
+def rebuild_dirty(session: Session, city: City, now: dt.datetime) -> Rebuilt:
+    """Rebuild the days and months marked dirty by the outbox's statistics consumer, the recent days after a
+    location or benefit changed and the months of households that moved; clear the marks read.
+
+    The marks are locked (PostgreSQL) while their periods are rebuilt: a consumer marking one of them again waits,
+    and its mark, made after this rebuild read the facts, stays for the next run.
     """
     serialise(session, STATS_LOCK, StatsBuild)
+    marked = list(session.scalars(select(StatsDirty.period).order_by(StatsDirty.period).with_for_update()))
+    days = [dt.date.fromisoformat(period) for period in marked if len(period) == 10]
+    months = {dt.date.fromisoformat(f"{period}-01") for period in marked if len(period) == 7}
     scan = session.get(StatsScan, 1)
-    since = None if scan is None else scan.scanned_at - SETTLE
-    highest = session.scalar(select(func.max(VerificationEvent.id)))
-    changed = _changed_days(session, city, since, None if scan is None else scan.verification_id_before)
-    # A month's figures come from its facts too (not from its days' rows): it is compared with its own build.
-    changed_months: dict[dt.date, dt.datetime | None] = {}
-    for day, latest in changed.items():
-        month, before = month_start(day), changed_months.get(month_start(day), latest)
-        changed_months[month] = None if latest is None or before is None else max(latest, before)
-    periods = [day.isoformat() for day in changed] + [month.strftime("%Y-%m") for month in changed_months]
-    built = {
-        build.period: build.built_at
-        for build in session.scalars(select(StatsBuild).where(StatsBuild.period.in_(periods)))
-    }
-
-    def outdated(period: str, latest: dt.datetime | None) -> bool:
-        built_at = built.get(period)
-        return built_at is None or latest is None or built_at - SETTLE <= latest
-
-    days = [day for day, latest in changed.items() if outdated(day.isoformat(), latest)]
-    months = {month for month, latest in changed_months.items() if outdated(month.strftime("%Y-%m"), latest)}
-    if since is not None and _places_changed(session, since):
-        # A location's district or a benefit's category is copied into the day rows: the recent days (those the
-        # reconciliation looks at, and today) take the change; older days keep what they were built with.
-        today = city.today(now)
-        days += [today - dt.timedelta(days=back) for back in range(RECENT_DAYS)]
-    months |= _changed_months(session, city, since, now)
-    result = rebuild(session, city, days, now, months)
     if scan is None:
-        session.add(StatsScan(id=1, scanned_at=now, verification_id=highest, verification_id_before=highest))
+        # The first run (a new installation, or the first since the outbox): everything there are facts for.
+        days += list(_changed_days(session, city, None, None))
+        months |= _changed_months(session, city, None, now)
     else:
-        scan.verification_id_before = scan.verification_id
-        scan.verification_id = highest
+        since = scan.scanned_at - SETTLE
+        if _places_changed(session, since):
+            # A location's district or a benefit's category is copied into the day rows: the recent days (those
+            # the reconciliation looks at, and today) take the change; older days keep what they were built with.
+            today = city.today(now)
+            days += [today - dt.timedelta(days=back) for back in range(RECENT_DAYS)]
+        months |= _moved_months(session, city, since, now)
+    result = rebuild(session, city, days, now, months)
+    if marked:
+        session.execute(delete(StatsDirty).where(StatsDirty.period.in_(marked)))
+    if scan is None:
+        session.add(StatsScan(id=1, scanned_at=now))
+    else:
         scan.scanned_at = now
     session.flush()
     if result.days or result.months:
@@ -527,5 +590,7 @@ __all__ = [
     "rebuild_day",
     "rebuild_dirty",
     "redemptions_recount",
+    "retained_days",
+    "retained_months",
     "verifications_recount",
 ]

@@ -261,6 +261,15 @@ TABLES_WITHOUT_FAMILY_DATA = {
     "stats_families": "counts of families reached per month",
     "stats_builds": "when the statistics were built",
     "stats_scans": "how far the statistics looked for changes",
+    "outbox_events": "events for the statistics: kind and times only, no card, no person",
+    "outbox_consumed": "which consumer handled which event",
+    "stats_dirty": "days and months of statistics to rebuild",
+    "stats_export_jobs": "staff exports of suppressed statistics; no card",
+    "email_attachments": "files of partners' monthly reports; e-mail to families has none",
+    "stats_retained_days": "per day: how many old raw facts were deleted",
+    # A card number alone, with no time, place or benefit: the programme-wide count of families reached after the
+    # card's old redemptions were deleted. Erasure keeps card numbers in the statistics in the same way.
+    "stats_reached_cards": "card numbers only, for the count of families reached since the start",
 }
 
 

@@ -475,6 +475,28 @@ def test_the_month_reader_accepts_24_months_back(db: Factory) -> None:
         assert [error.field for error in caught.value.errors] == ["month"]
 
 
+def test_the_month_reader_offers_no_month_the_retention_may_have_thinned(db: Factory) -> None:
+    # Retention of 13 months on 5 August 2026: the facts before 5 July 2025 are gone, so July 2025 is incomplete.
+    assert read_month({"month": "2025-08"}, AUGUST_5, 13) == dt.date(2025, 8, 1)
+    with pytest.raises(InvalidInput) as caught:
+        read_month({"month": "2025-07"}, AUGUST_5, 13)
+    assert [error.field for error in caught.value.errors] == ["month"]
+
+
+def test_the_page_refuses_the_month_the_citys_retention_has_thinned(
+    client: Client, make_user: Any, db: Factory, two_shops: Any
+) -> None:
+    zoo, _bath = two_shops
+    this = KOELN.today().replace(day=1)
+    sign_in_owner(client, make_user, db, zoo)
+    oldest = _months_back(this, KOELN.retention_months - 1).strftime("%Y-%m")
+    assert client.get("/partner/statistics", params={"month": oldest}).status_code == 200
+    thinned = _months_back(this, KOELN.retention_months).strftime("%Y-%m")
+    response = client.get("/partner/statistics", params={"month": thinned})
+    assert response.status_code == 422
+    assert "The month must lie between" in text(read(response.text), "error-month")
+
+
 # --- who may see it ---
 
 

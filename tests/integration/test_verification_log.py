@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from familienkarte.events.models import OutboxEvent
 from familienkarte.partners.models import Location, Partner
 from familienkarte.redemptions.models import VerificationEvent
 from familienkarte.redemptions.verification_log import VerificationLog, VerificationRecord
@@ -192,7 +193,7 @@ def test_a_large_backlog_is_written_in_several_inserts(
     inserts: list[int] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT"):
+        if statement.lstrip().upper().startswith("INSERT INTO VERIFICATION_EVENTS"):
             inserts.append(statement.count("(") - 1)
 
     event.listen(log.engine, "before_cursor_execute", count)
@@ -202,6 +203,8 @@ def test_a_large_backlog_is_written_in_several_inserts(
         assert log.flush() == 10
         assert len(inserts) == 3  # 4 + 4 + 2 rows, each in one multi-row INSERT
         assert len(events(db)) == 10
+        with db() as s:  # each batch also reported to the statistics, in its own transaction
+            assert s.scalar(select(func.count()).select_from(OutboxEvent)) == 3
     finally:
         log.close()
 
