@@ -211,10 +211,18 @@ def task_session() -> Iterator[Session]:
         yield session
 
 
-def publish_mail_wakeups(email_ids: Sequence[uuid.UUID]) -> None:
-    """Queue ``mail.send`` for each id; raises when the broker cannot be reached within a few seconds."""
+@contextmanager
+def publishing_connection() -> Iterator[Any]:
+    """A broker connection for publishing that raises within ``PUBLISH_TIMEOUT`` when the broker cannot be reached
+    (a waker runs on a thread of its own and must not hang; the periodic task picks up what it could not publish)."""
     with celery_app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, interval_start=0, timeout=PUBLISH_TIMEOUT)
+        yield connection
+
+
+def publish_mail_wakeups(email_ids: Sequence[uuid.UUID]) -> None:
+    """Queue ``mail.send`` for each id; raises when the broker cannot be reached within a few seconds."""
+    with publishing_connection() as connection:
         for email_id in email_ids:
             celery_app.send_task(
                 "mail.send",
@@ -236,8 +244,7 @@ def install_mail_waker() -> None:
 def publish_outbox_relay(_event_ids: Sequence[Any]) -> None:
     """Queue one ``outbox.relay`` (it finds every due event itself); raises when the broker cannot be reached within
     a few seconds."""
-    with celery_app.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1, interval_start=0, timeout=PUBLISH_TIMEOUT)
+    with publishing_connection() as connection:
         celery_app.send_task("outbox.relay", connection=connection, retry=False)
 
 

@@ -23,11 +23,10 @@ from familienkarte.mail.sending import MailDeliveryFailed, transport_from_settin
 from familienkarte.mail.services import pending_email_ids, send_email
 from familienkarte.outbox_wake import BackgroundWaker, set_waker
 from workers.celery_app import (
-    PUBLISH_TIMEOUT,
-    celery_app,
     current_settings,
     install_mail_waker,
     install_outbox_waker,
+    publishing_connection,
     register,
     task_session,
 )
@@ -111,8 +110,7 @@ def refresh_status_lists() -> list[int]:
 def publish_status_list_refresh(_list_ids: Sequence[Any]) -> None:
     """Queue one ``credentials.refresh_status_lists`` (it finds every changed list itself); raises when the broker
     cannot be reached within a few seconds."""
-    with celery_app.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1, interval_start=0, timeout=PUBLISH_TIMEOUT)
+    with publishing_connection() as connection:
         refresh_status_lists.apply_async(connection=connection, retry=False)
 
 

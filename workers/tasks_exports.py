@@ -22,7 +22,7 @@ from familienkarte.city import load_city
 from familienkarte.db import utcnow
 from familienkarte.outbox_wake import BackgroundWaker, set_waker
 from familienkarte.statistics import exports
-from workers.celery_app import PUBLISH_TIMEOUT, celery_app, current_settings, register, task_session
+from workers.celery_app import current_settings, publishing_connection, register, task_session
 
 log = logging.getLogger("familienkarte.workers")
 
@@ -80,8 +80,7 @@ def exports_housekeeping() -> int:
 
 def publish_export_wakeups(job_ids: Sequence[Any]) -> None:
     """Queue ``stats.export`` for each id; raises when the broker cannot be reached within a few seconds."""
-    with celery_app.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1, interval_start=0, timeout=PUBLISH_TIMEOUT)
+    with publishing_connection() as connection:
         for job_id in job_ids:
             make_export.apply_async(args=[str(job_id)], connection=connection, retry=False)
 
