@@ -31,6 +31,7 @@ from kombu.entity import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Transport as SqlAlchemyTransport
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from familienkarte.cli import broker_sqlite_path
@@ -202,6 +203,10 @@ def _drop_broker_connections() -> None:
     amqp = celery_app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None
+
+
+# What a task retries with backoff: the database unreachable or restarting (the next attempt gets a new connection).
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 @contextmanager

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Task
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from familienkarte.credentials.services import STATUS_LISTS_TOPIC, refresh_due_status_lists
 from familienkarte.db import utcnow
@@ -23,6 +22,7 @@ from familienkarte.mail.sending import MailDeliveryFailed, transport_from_settin
 from familienkarte.mail.services import pending_email_ids, send_email
 from familienkarte.outbox_wake import BackgroundWaker, set_waker
 from workers.celery_app import (
+    DATABASE_ERRORS,
     current_settings,
     install_mail_waker,
     install_outbox_waker,
@@ -33,7 +33,6 @@ from workers.celery_app import (
 
 log = logging.getLogger("familienkarte.workers")
 
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 FLUSH_BATCH = 1000
 
 

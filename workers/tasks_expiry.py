@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from familienkarte.cards.expiry import expire_cards, send_expiry_reminders
 from familienkarte.city import load_city
 from familienkarte.db import utcnow
-from workers.celery_app import current_settings, register, task_session
+from workers.celery_app import DATABASE_ERRORS, current_settings, register, task_session
 
 log = logging.getLogger("familienkarte.workers")
 
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 RETRY = {
     "acks_late": True,
     "autoretry_for": DATABASE_ERRORS,

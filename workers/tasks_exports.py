@@ -16,17 +16,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from familienkarte.city import load_city
 from familienkarte.db import utcnow
 from familienkarte.outbox_wake import BackgroundWaker, set_waker
 from familienkarte.statistics import exports
-from workers.celery_app import current_settings, publishing_connection, register, task_session
+from workers.celery_app import DATABASE_ERRORS, current_settings, publishing_connection, register, task_session
 
 log = logging.getLogger("familienkarte.workers")
-
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 @register(

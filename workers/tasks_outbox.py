@@ -15,17 +15,14 @@ import time
 import uuid
 from typing import Final
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from familienkarte.city import load_city
 from familienkarte.db import utcnow
 from familienkarte.events.services import RELAY_BATCH, REPUBLISH_AFTER, claim_for_publishing, messages, purge_done
 from familienkarte.events.stats import consume_statistics
-from workers.celery_app import PUBLISH_TIMEOUT, celery_app, current_settings, register, task_session
+from workers.celery_app import DATABASE_ERRORS, PUBLISH_TIMEOUT, celery_app, current_settings, register, task_session
 
 log = logging.getLogger("familienkarte.workers")
 
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 # One relay run stops taking new batches after this long and queues the next run, so a large backlog (the relay
 # was stopped for an hour) never holds a worker beyond the task time limit.
 RELAY_BUDGET_SECONDS: Final = 60.0

@@ -14,17 +14,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from familienkarte.cards.printing import PRINT_TOPIC, fail_print_job, queued_print_job_ids, render_print_job
 from familienkarte.city import load_city
 from familienkarte.db import utcnow
 from familienkarte.outbox_wake import BackgroundWaker, set_waker
-from workers.celery_app import PUBLISH_TIMEOUT, celery_app, current_settings, register, task_session
+from workers.celery_app import DATABASE_ERRORS, PUBLISH_TIMEOUT, celery_app, current_settings, register, task_session
 
 log = logging.getLogger("familienkarte.workers")
 
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 # A job queued this long ago without being made lost its wake-up (broker down, worker killed): the sweep runs it.
 SWEEP_AFTER: Final = dt.timedelta(minutes=2)
 SWEEP_BATCH: Final = 100

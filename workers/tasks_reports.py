@@ -18,8 +18,8 @@ from familienkarte.city import load_city
 from familienkarte.db import utcnow
 from familienkarte.statistics.partner_report import parse_month, partners_to_report, report_month
 from familienkarte.statistics.partner_report import send_partner_report as queue_partner_report
-from workers.celery_app import current_settings, register, task_session
-from workers.tasks_stats import DATABASE_ERRORS, RETRY
+from workers.celery_app import DATABASE_ERRORS, current_settings, register, task_session
+from workers.tasks_stats import RETRY
 
 
 @register("stats.send_partner_reports", **RETRY)

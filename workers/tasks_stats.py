@@ -11,19 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from familienkarte.city import load_city
 from familienkarte.db import utcnow
 from familienkarte.statistics.reconcile import reconcile as reconcile_statistics
 from familienkarte.statistics.retention import apply_retention as apply_statistics_retention
 from familienkarte.statistics.rollups import rebuild_day as rebuild_statistics_day
 from familienkarte.statistics.rollups import rebuild_dirty as rebuild_dirty_statistics
-from workers.celery_app import current_settings, register, task_session
+from workers.celery_app import DATABASE_ERRORS, current_settings, register, task_session
 
 log = logging.getLogger("familienkarte.workers")
 
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 # The retention stops starting batches after this, within the worker's time limit (300 s); the next run goes on.
 RETENTION_BUDGET = dt.timedelta(seconds=240)
 RETRY = {

@@ -48,9 +48,9 @@ from familienkarte.credentials.card_numbers import normalize_card_number
 from familienkarte.credentials.fk1 import DEFAULT_LEEWAY, DEFAULT_STALE_AFTER, Reason
 from familienkarte.credentials.jwks import jwks
 from familienkarte.credentials.models import StatusListRecord
-from familienkarte.errors import N_, FieldError, InvalidInput, PermissionDenied
+from familienkarte.errors import N_, FieldError, InvalidInput
 from familienkarte.events import stats as stats_events
-from familienkarte.partners.models import Location, Partner, PartnerStatus
+from familienkarte.partners.models import Location
 from familienkarte.redemptions import services
 from familienkarte.redemptions.models import PresentationKind, Redemption, RedemptionStatus, VerificationEvent
 
@@ -533,15 +533,6 @@ def _record_verification(
     return UploadItemResult(RECORDED)
 
 
-def _approved_partner(session: Session, principal: Principal) -> uuid.UUID:
-    if not principal.is_partner or principal.partner_id is None:
-        raise PermissionDenied()
-    partner = session.get(Partner, principal.partner_id)
-    if partner is None or partner.status != PartnerStatus.APPROVED.value:
-        raise services.PartnerSuspended()
-    return partner.id
-
-
 def upload(
     session: Session,
     principal: Principal,
@@ -553,7 +544,7 @@ def upload(
     meta: RequestMeta | None = None,
 ) -> UploadResult:
     """Record what a till did offline: every redemption (flagged where it broke a rule) and every verification."""
-    partner_id = _approved_partner(session, principal)
+    partner_id = services.approved_partner(session, principal).id
     items, events = read_upload(redemptions, verifications, now)
     # Oldest first, so that a limit is charged to the later use, as it would have been online.
     order = sorted(range(len(items)), key=lambda index: items[index].occurred_at)

@@ -31,7 +31,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Final, cast
+from typing import Final, TypeVar, cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -234,21 +234,35 @@ class Till:
     location: Location | LocationFacts
 
 
-def _partner(session: Session, principal: Principal) -> Partner:
+P = TypeVar("P", Partner, PartnerFacts)
+
+
+def _checked_partner(principal: Principal, partner_of: Callable[[uuid.UUID], P | None]) -> P:
+    """The principal's partner, read with ``partner_of``: refused unless the principal is a partner's and approved."""
     if not principal.is_partner or principal.partner_id is None:
         raise PermissionDenied()
-    partner = session.get(Partner, principal.partner_id)
+    partner = partner_of(principal.partner_id)
     if partner is None or partner.status != PartnerStatus.APPROVED.value:
         raise PartnerSuspended()
     return partner
 
 
-def till_for(session: Session, principal: Principal, location_id: uuid.UUID | None) -> Till:
-    partner = _partner(session, principal)
+def approved_partner(session: Session, principal: Principal) -> Partner:
+    return _checked_partner(principal, lambda key: session.get(Partner, key))
+
+
+def _till(
+    principal: Principal,
+    location_id: uuid.UUID | None,
+    partner_of: Callable[[uuid.UUID], P | None],
+    location_of: Callable[[uuid.UUID], Location | LocationFacts | None],
+) -> Till:
+    """The partner and location a till works for, each read with the function given; refused as the API says."""
+    partner = _checked_partner(principal, partner_of)
     wanted = location_id or principal.location_id
     if wanted is None:
         raise InvalidInput.one("location_id", N_("Choose the location where the card is shown."))
-    location = session.get(Location, wanted)
+    location = location_of(wanted)
     if (
         location is None
         or location.partner_id != partner.id
@@ -257,29 +271,22 @@ def till_for(session: Session, principal: Principal, location_id: uuid.UUID | No
     ):
         raise InvalidInput.one("location_id", N_("Choose one of your organisation's active locations."))
     return Till(partner, location)
+
+
+def till_for(session: Session, principal: Principal, location_id: uuid.UUID | None) -> Till:
+    return _till(principal, location_id, lambda key: session.get(Partner, key), lambda key: session.get(Location, key))
 
 
 def remembered_till(
     memory: PointOfSaleMemory, session: Session | None, principal: Principal, location_id: uuid.UUID | None
 ) -> Till:
     """:func:`till_for` through the process's memory (``session`` None: raise NeedsDatabase if not remembered)."""
-    if not principal.is_partner or principal.partner_id is None:
-        raise PermissionDenied()
-    partner = memory.partner(session, principal.partner_id)
-    if partner is None or partner.status != PartnerStatus.APPROVED.value:
-        raise PartnerSuspended()
-    wanted = location_id or principal.location_id
-    if wanted is None:
-        raise InvalidInput.one("location_id", N_("Choose the location where the card is shown."))
-    location = memory.location(session, wanted)
-    if (
-        location is None
-        or location.partner_id != partner.id
-        or not location.is_active
-        or (principal.location_id is not None and principal.location_id != wanted)
-    ):
-        raise InvalidInput.one("location_id", N_("Choose one of your organisation's active locations."))
-    return Till(partner, location)
+    return _till(
+        principal,
+        location_id,
+        lambda key: memory.partner(session, key),
+        lambda key: memory.location(session, key),
+    )
 
 
 # The card -----------------------------------------------------------------------------------------------------
@@ -817,7 +824,7 @@ def void(
     meta: RequestMeta | None = None,
 ) -> RedemptionResult:
     """Void a redemption of the principal's partner within the city's ``void_window``, with a reason."""
-    partner = _partner(session, principal)
+    partner = approved_partner(session, principal)
     row = session.scalar(
         select(Redemption)
         .where(Redemption.id == redemption_id, Redemption.partner_id == partner.id)
