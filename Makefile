@@ -48,13 +48,20 @@ LOCALE_DIR := familienkarte/locale
 
 .PHONY: messages readme-settings icons
 
-messages: install  ## extract texts into familienkarte/locale/messages.pot and update the de and en catalogues
+# The languages besides German get no fuzzy guesses (a guess is never shown, and a translator may miss it).
+# Leichte Sprache (ls) is no locale Babel knows: scripts/translations.py updates it as German.
+OTHER_LOCALES := en tr ar uk ru pl
+
+messages: install  ## extract texts into familienkarte/locale/messages.pot and update every language's catalogue
 	$(RUN) pybabel --quiet extract -F babel.cfg --ignore-dirs=".* ._ node_modules var __pycache__ tests" \
 		--project=Familienkarte --copyright-holder="the Familienkarte contributors" \
 		--add-comments=Translators: --sort-by-file -o $(LOCALE_DIR)/messages.pot .
 	$(RUN) pybabel --quiet update --init-missing --ignore-obsolete -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l de
-	$(RUN) pybabel --quiet update --init-missing --ignore-obsolete --no-fuzzy-matching \
-		-i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l en
+	for locale in $(OTHER_LOCALES); do \
+		$(RUN) pybabel --quiet update --init-missing --ignore-obsolete --no-fuzzy-matching \
+			-i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l $$locale || exit 1; \
+	done
+	$(RUN) python -m scripts.translations update ls
 
 icons: install  ## render the app icons' PNG sizes from their SVG files (needs Debian's chromium)
 	$(RUN) python scripts/render_icons.py
@@ -69,3 +76,10 @@ readme-settings: install  ## print the README's table of settings (generated fro
 
 test-js: install  ## run the JavaScript tests (FK1 verifier, status lists) with Node's built-in test runner
 	node --disable-warning=MODULE_TYPELESS_PACKAGE_JSON --test tests/js/*.test.mjs
+
+# Screenshots of the main pages (phone and desktop, German and Arabic) in var/screenshots/<language>/<size>/, taken
+# by the browser test that also checks each page; needs Debian's chromium.
+.PHONY: screenshots
+
+screenshots: install  ## write screenshots of the main pages to var/screenshots/ (phone and desktop, de and ar)
+	$(RUN) pytest tests/browser/test_screenshots.py -q

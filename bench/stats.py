@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import platform
 import statistics
@@ -36,7 +37,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
@@ -213,6 +214,25 @@ TABLES: Final[dict[str, Callable[[Session, board.Filters], Any]]] = {
 }
 
 
+# The same tables read from the day tables only (``fine=True``: what they read before the coarse rollups), measured
+# with --fine for comparison.
+FINE_TABLES: Final[dict[str, Callable[[Session, board.Filters], Any]]] = {
+    f"{name} (day tables only)": functools.partial(cast(Any, function), fine=True)
+    for name, function in TABLES.items()
+    if name
+    in (
+        "totals",
+        "redemptions_over_time",
+        "redemptions_by_category",
+        "redemptions_by_district",
+        "top_benefits",
+        "top_partners",
+        "verifications_by_reason",
+        "fraud_signals",
+    )
+}
+
+
 def filter_sets(partner_id: uuid.UUID, district: str) -> dict[str, board.Filters]:
     last30 = TODAY - dt.timedelta(days=board.DEFAULT_DAYS - 1)
     year = TODAY - dt.timedelta(days=364)
@@ -238,11 +258,12 @@ def busiest_partner(factory: sessionmaker[Session]) -> tuple[uuid.UUID, str]:
     return row[0], row[1]
 
 
-def calls(city: City, partner_id: uuid.UUID, district: str) -> dict[tuple[str, str], Call]:
-    """(filter set, query) -> a call on a session; the baseline first."""
+def calls(city: City, partner_id: uuid.UUID, district: str, fine: bool = False) -> dict[tuple[str, str], Call]:
+    """(filter set, query) -> a call on a session; the baseline first. ``fine``: the day-table forms as well."""
     result: dict[tuple[str, str], Call] = {("", BASELINE): lambda session: session.execute(select(1)).scalar_one()}
+    tables = {**TABLES, **FINE_TABLES} if fine else TABLES
     for set_name, filters in filter_sets(partner_id, district).items():
-        for name, function in TABLES.items():
+        for name, function in tables.items():
             result[(set_name, name)] = lambda session, f=function, fs=filters: f(session, fs)  # type: ignore[misc]
     owner = Principal(role=Role.PARTNER_OWNER, partner_id=partner_id)
     for month in (dt.date(2026, 10, 1), dt.date(2026, 7, 1)):
@@ -349,6 +370,10 @@ def table_sizes(engine: Engine) -> list[tuple[str, int, str]]:
                     "verification_events",
                     "stats_redemptions",
                     "stats_verifications",
+                    "stats_redemptions_area",
+                    "stats_verifications_area",
+                    "stats_benefit_weeks",
+                    "stats_partner_fraud_weeks",
                     "stats_cards",
                     "stats_families",
                     "cards",
@@ -554,6 +579,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database for --reuse")
     parser.add_argument("--reuse", action="store_true", help="measure the database kept by an earlier --keep run")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--fine", action="store_true", help="measure the tables' day-table forms (fine=True) as well, for comparison"
+    )
     args = parser.parse_args()
     load = os.getloadavg()
     command = " ".join([".venv/bin/python -m bench.stats", *sys.argv[1:]])
@@ -592,9 +620,12 @@ def main() -> None:
         months, months_seconds = rebuild_months(factory, city, FIRST_DAY, LAST_DAY)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             # The rollups as autovacuum keeps them: planner statistics, visibility map.
-            conn.exec_driver_sql("VACUUM ANALYZE stats_redemptions, stats_verifications, stats_cards, stats_families")
+            conn.exec_driver_sql(
+                "VACUUM ANALYZE stats_redemptions, stats_verifications, stats_cards, stats_families, "
+                "stats_redemptions_area, stats_verifications_area, stats_benefit_weeks, stats_partner_fraud_weeks"
+            )
         partner_id, partner_name = busiest_partner(factory)
-        queries = calls(city, partner_id, "Ehrenfeld")
+        queries = calls(city, partner_id, "Ehrenfeld", fine=args.fine)
         loads["queries"] = os.getloadavg()[0]
         print(f"measuring {len(queries)} queries, {args.rounds} rounds", flush=True)
         timings = measure_queries(factory, queries, args.rounds, args.budget)

@@ -37,6 +37,7 @@ from familienkarte.staff import partner_queue as staff_partner_queue
 from familienkarte.staff import partners as staff_partners
 from familienkarte.staff import statistics as staff_statistics
 from familienkarte.staff import web as staff_web
+from familienkarte.web import accessibility as accessibility_page
 from familienkarte.web import pages
 from familienkarte.web.context import RequestContextMiddleware, csp_with_tiles, csp_with_wasm
 from familienkarte.web.csrf import csrf_protect
@@ -127,9 +128,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     route_handlers: list[Any] = [
         pages.home,
+        pages.lost_phone_help,
         pages.live,
         pages.ready,
         pages.card_service_worker,
+        *accessibility_page.ROUTES,
         *accounts_web.ROUTES,
         *accounts_api.ROUTES,
         *credentials_api.ROUTES,

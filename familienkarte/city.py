@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import enum
 import functools
 import re
 import tomllib
@@ -59,6 +60,59 @@ class Contact:
     url: str
 
 
+class Conformity(enum.StrEnum):
+    """How far the site meets BITV 2.0 (WCAG 2.1 AA), as the accessibility statement must say."""
+
+    FULL = "full"
+    PARTIAL = "partial"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class LocalisedText:
+    """A text the city writes in German and, where it likes, in more languages."""
+
+    texts: Mapping[str, str]
+
+    def text(self, locale: str | None = None) -> str:
+        wanted = locale or i18n.current_locale()
+        return self.texts.get(wanted) or self.texts[i18n.DEFAULT_LOCALE]
+
+    def is_translated(self, locale: str | None = None) -> bool:
+        return (locale or i18n.current_locale()) in self.texts
+
+
+@dataclass(frozen=True)
+class FeedbackContact:
+    """Where people report barriers or ask for content in an accessible form."""
+
+    name: str
+    email: str
+    phone: str
+    address: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EnforcementBody:
+    """The state's conciliation body (Schlichtungsstelle or Ombudsstelle) people may turn to."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class AccessibilityStatement:
+    """The accessibility statement (Erklärung zur Barrierefreiheit) that BITV 2.0 requires public bodies to publish."""
+
+    body: str
+    conformity: Conformity
+    known_issues: tuple[LocalisedText, ...]
+    prepared_on: dt.date
+    reviewed_on: dt.date
+    feedback: FeedbackContact
+    enforcement: EnforcementBody
+
+
 @dataclass(frozen=True)
 class City:
     key: str
@@ -87,6 +141,7 @@ class City:
     languages: tuple[str, ...]
     privacy_url: str
     contact: Contact
+    accessibility: AccessibilityStatement
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """The date in the city now: day boundaries and ages follow the city's clock, not UTC."""
@@ -143,6 +198,13 @@ class _Reader:
             raise self.fail(key, "lists an entry twice")
         return [item.strip() for item in value]
 
+    def date(self, key: str) -> dt.date:
+        value: Any = self._get(key, _REQUIRED, dt.date, "a date such as 2026-01-31")
+        if isinstance(value, dt.datetime):
+            raise self.fail(key, f"expected a date such as 2026-01-31, got {value.isoformat()}")
+        result: dt.date = value
+        return result
+
     def table(self, key: str, required: bool = True) -> _Reader | None:
         value = self._get(key, _REQUIRED if required else None, dict, "a table")
         if value is None:
@@ -176,6 +238,83 @@ def _coordinates(reader: _Reader, key: str) -> tuple[float, float]:
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise reader.fail(key, f"latitude -90 to 90 and longitude -180 to 180, got {value!r}")
     return latitude, longitude
+
+
+def _email(reader: _Reader, key: str) -> str:
+    value = reader.text(key)
+    local, _, domain = value.partition("@")
+    if not local or "." not in domain or any(c.isspace() for c in value):
+        raise reader.fail(key, f"expected an e-mail address, got {value!r}")
+    return value
+
+
+def _localised(reader: _Reader, key: str, languages: tuple[str, ...]) -> LocalisedText:
+    """A table of texts by language code; German is required, other languages must be offered by the city."""
+    texts_reader = reader.table(key)
+    assert texts_reader is not None
+    texts: dict[str, str] = {}
+    for language in texts_reader.data:
+        if language not in languages:
+            raise texts_reader.fail(language, f"not one of the city's languages ({', '.join(languages)})")
+        texts[language] = texts_reader.text(language)
+    if i18n.DEFAULT_LOCALE not in texts:
+        raise texts_reader.fail(i18n.DEFAULT_LOCALE, "missing")
+    texts_reader.done()
+    return LocalisedText(texts)
+
+
+def _accessibility(top: _Reader, languages: tuple[str, ...]) -> AccessibilityStatement:
+    reader = top.table("accessibility")
+    assert reader is not None
+    body = reader.text("body")
+    conformity_text = reader.text("conformity")
+    try:
+        conformity = Conformity(conformity_text)
+    except ValueError:
+        choices = ", ".join(c.value for c in Conformity)
+        raise reader.fail("conformity", f"expected one of {choices}, got {conformity_text!r}") from None
+    prepared_on = reader.date("prepared_on")
+    reviewed_on = reader.date("reviewed_on")
+    if reviewed_on < prepared_on:
+        raise reader.fail("reviewed_on", f"{reviewed_on.isoformat()} is before prepared_on ({prepared_on.isoformat()})")
+    issues_value: list[Any] = reader._get("known_issues", [], list, "a list of tables")
+    known_issues = []
+    for number, entry in enumerate(issues_value, start=1):
+        if not isinstance(entry, dict):
+            raise reader.fail("known_issues", f'entry {number}: expected a table such as {{ de = "…" }}')
+        holder = _Reader(reader.source, {str(number): entry}, f"{reader.prefix}known_issues.")
+        known_issues.append(_localised(holder, str(number), languages))
+    if conformity is Conformity.FULL and known_issues:
+        raise reader.fail("known_issues", "must be empty when conformity is full")
+    if conformity is not Conformity.FULL and not known_issues:
+        raise reader.fail(
+            "known_issues", f"must list the parts that are not accessible when conformity is {conformity}"
+        )
+
+    feedback_reader = reader.table("feedback")
+    assert feedback_reader is not None
+    feedback = FeedbackContact(
+        name=feedback_reader.text("name"),
+        email=_email(feedback_reader, "email"),
+        phone=feedback_reader.text("phone"),
+        address=tuple(feedback_reader.texts("address")),
+    )
+    feedback_reader.done()
+
+    enforcement_reader = reader.table("enforcement")
+    assert enforcement_reader is not None
+    enforcement = EnforcementBody(name=enforcement_reader.text("name"), url=_url(enforcement_reader, "url"))
+    enforcement_reader.done()
+    reader.done()
+    return AccessibilityStatement(
+        body=body,
+        conformity=conformity,
+        known_issues=tuple(known_issues),
+        prepared_on=prepared_on,
+        reviewed_on=reviewed_on,
+        feedback=feedback,
+        enforcement=enforcement,
+    )
 
 
 def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
@@ -262,6 +401,7 @@ def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
     if "@" not in contact.email:
         raise contact_reader.fail("email", f"expected an e-mail address, got {contact.email!r}")
     contact_reader.done()
+    accessibility = _accessibility(top, languages)
     top.done()
     return City(
         key=key,
@@ -283,6 +423,7 @@ def parse_city(source: str, data: Mapping[str, Any], key: str) -> City:
         languages=languages,
         privacy_url=privacy_url,
         contact=contact,
+        accessibility=accessibility,
     )
 
 

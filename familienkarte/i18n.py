@@ -8,9 +8,10 @@ variable set by the locale middleware (web) or by the caller (workers, e-mail).
 from __future__ import annotations
 
 import gettext as _gettext
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from fnmatch import fnmatchcase
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -23,25 +24,117 @@ from babel.messages.pofile import read_po
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
 DEFAULT_LOCALE = "de"
-# Every locale a reader can choose. German is the source of truth for people; the message ids are English.
-SUPPORTED_LOCALES: tuple[str, ...] = ("de", "en")
+# Leichte Sprache (easy-to-read German): its own catalogue holds only the texts rewritten in easy language; every
+# other text comes from the German catalogue, and dates and numbers are written as in German.
+EASY_LOCALE = "ls"
+# Every locale a reader can choose, in the order the language switcher lists them. German is the source of truth
+# for people; the message ids are English.
+SUPPORTED_LOCALES: tuple[str, ...] = ("de", EASY_LOCALE, "en", "tr", "ar", "uk", "ru", "pl")
+# The languages partners and staff may write their own texts in (benefits, descriptions): every language a reader
+# can choose except Leichte Sprache, whose readers get the German text.
+CONTENT_LOCALES: tuple[str, ...] = tuple(code for code in SUPPORTED_LOCALES if code != EASY_LOCALE)
+# The partner portal and the staff area are offered in these only; a reader of another language reads them in
+# German (the area is decided in familienkarte.web.context.locales_offered_at).
+WORK_LOCALES: tuple[str, ...] = ("de", "en")
+# Catalogues that must translate every family-facing message (German translates every message; English is the
+# text of the message ids).
+FAMILY_REQUIRED_LOCALES: tuple[str, ...] = ("tr", "ar", "uk", "ru", "pl")
 RTL_LOCALES = frozenset({"ar", "fa", "he"})
-LOCALE_NAMES = {"de": "Deutsch", "en": "English"}
+# Each language in its own name.
+LOCALE_NAMES = {
+    "de": "Deutsch",
+    EASY_LOCALE: "Leichte Sprache",
+    "en": "English",
+    "tr": "Türkçe",
+    "ar": "العربية",
+    "uk": "Українська",
+    "ru": "Русский",
+    "pl": "Polski",
+}
+# Locales that are a way of writing another one: its language tag (HTML lang, hreflang), its catalogue fallback
+# and its formats of dates and numbers.
+_BASE_LOCALE = {EASY_LOCALE: DEFAULT_LOCALE}
+
+# The source files whose texts families read (web pages and e-mails), as glob patterns relative to the
+# repository (``*`` also matches ``/``). A message is family-facing when one of its source locations matches;
+# the catalogues of FAMILY_REQUIRED_LOCALES must translate all of these. Used by tests/unit/test_i18n.py and
+# scripts/translations.py.
+FAMILY_SOURCES: tuple[str, ...] = (
+    "familienkarte/templates/base.html",
+    "familienkarte/templates/_forms.html",
+    "familienkarte/templates/error.html",
+    "familienkarte/templates/home.html",
+    "familienkarte/templates/help/*",
+    "familienkarte/templates/accessibility.html",
+    "familienkarte/templates/accounts/family_*.html",
+    "familienkarte/templates/accounts/account.html",
+    "familienkarte/templates/cards/*",
+    "familienkarte/templates/catalogue/*",
+    "familienkarte/templates/family_data/*",
+    "familienkarte/templates/benefits/*",
+    "familienkarte/templates/mail/layout.html",
+    "familienkarte/templates/mail/message.html",
+    "familienkarte/cards/*.py",
+    "familienkarte/catalogue/*.py",
+    "familienkarte/credentials/errors.py",
+    "familienkarte/errors.py",
+    "familienkarte/web/*.py",
+    "familienkarte/partners/vocabulary.py",
+    "familienkarte/benefits/views.py",
+    "familienkarte/accounts/services.py",
+    "familienkarte/accounts/web.py",
+    "familienkarte/staff/applications.py",
+)
 
 _current: ContextVar[str] = ContextVar("fk_locale", default=DEFAULT_LOCALE)
 
 
+def is_family_facing(locations: Iterable[tuple[str, int | None]]) -> bool:
+    """Whether a message with these source locations (as in a catalogue: path, line) is read by families."""
+    return any(fnmatchcase(path.replace("\\", "/"), pattern) for path, _line in locations for pattern in FAMILY_SOURCES)
+
+
+def is_translated(string: str | Sequence[str] | None) -> bool:
+    """A catalogue entry's translation is there, every plural form included."""
+    if string is None or isinstance(string, str):
+        return bool(string)
+    return all(string)
+
+
+def base_locale(locale: str) -> str:
+    """The language a locale is written in: German for Leichte Sprache, else the locale itself."""
+    return _BASE_LOCALE.get(locale, locale)
+
+
+def language_tag(locale: str | None = None) -> str:
+    """The tag for HTML ``lang``, ``hreflang`` and e-mail headers (Leichte Sprache is German: ``de``)."""
+    return base_locale(locale or current_locale())
+
+
+def catalogue_path(locale: str) -> Path:
+    return LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
 @cache
 def translations(locale: str) -> _gettext.NullTranslations:
-    po_path = LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    po_path = catalogue_path(locale)
     if not po_path.exists():
-        return _gettext.NullTranslations()
-    with po_path.open("rb") as fh:
-        catalog = read_po(fh, locale=locale)
-    buffer = BytesIO()
-    write_mo(buffer, catalog, use_fuzzy=False)
-    buffer.seek(0)
-    return _gettext.GNUTranslations(buffer)
+        found: _gettext.NullTranslations = _gettext.NullTranslations()
+    else:
+        with po_path.open("rb") as fh:
+            catalog = read_po(fh, locale=base_locale(locale))
+        # Untranslated entries (a plural one included: babel would keep its empty forms) and fuzzy ones are left
+        # out, so that a lookup falls through to the fallback or the message id instead of an empty text.
+        for message in list(catalog):
+            if message.id and (message.fuzzy or not is_translated(message.string)):
+                catalog.delete(message.id, context=message.context)
+        buffer = BytesIO()
+        write_mo(buffer, catalog, use_fuzzy=False)
+        buffer.seek(0)
+        found = _gettext.GNUTranslations(buffer)
+    if base_locale(locale) != locale:
+        found.add_fallback(translations(base_locale(locale)))
+    return found
 
 
 def current_locale() -> str:
@@ -79,8 +172,10 @@ def text_direction(locale: str | None = None) -> str:
     return "rtl" if (locale or current_locale()) in RTL_LOCALES else "ltr"
 
 
-def negotiate(accept_language: str | None, default: str = DEFAULT_LOCALE) -> str:
-    """The best supported locale for an Accept-Language header."""
+def negotiate(
+    accept_language: str | None, default: str = DEFAULT_LOCALE, offered: Sequence[str] = SUPPORTED_LOCALES
+) -> str:
+    """The best of the offered locales for an Accept-Language header."""
     if not accept_language:
         return default
     weighted: list[tuple[float, int, str]] = []
@@ -101,32 +196,43 @@ def negotiate(accept_language: str | None, default: str = DEFAULT_LOCALE) -> str
         if tag == "*":
             return default
         for candidate in (tag, tag.split("-")[0]):
-            if candidate in SUPPORTED_LOCALES:
+            if candidate in offered and candidate not in _BASE_LOCALE:
                 return candidate
     return default
+
+
+def _babel_locale() -> Locale:
+    return Locale.parse(base_locale(current_locale()))
 
 
 def format_datetime(value: Any, fmt: str = "medium") -> str:
     from babel.dates import format_datetime as babel_format
 
-    return str(babel_format(value, format=fmt, locale=Locale.parse(current_locale())))
+    return str(babel_format(value, format=fmt, locale=_babel_locale()))
 
 
 def format_date(value: Any, fmt: str = "medium") -> str:
     from babel.dates import format_date as babel_format
 
-    return str(babel_format(value, format=fmt, locale=Locale.parse(current_locale())))
+    return str(babel_format(value, format=fmt, locale=_babel_locale()))
 
 
 def format_currency(cents: int, currency: str = "EUR") -> str:
     """An amount in cents as the reader's locale writes money: 5,00 € in German, €5.00 in English."""
     from babel.numbers import format_currency as babel_format
 
-    return str(babel_format(cents / 100, currency, locale=Locale.parse(current_locale())))
+    return str(babel_format(cents / 100, currency, locale=_babel_locale()))
+
+
+def format_number(value: float) -> str:
+    """A number as the reader's locale writes it: 1,5 in German, 1.5 in English."""
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(value, locale=_babel_locale()))
 
 
 def format_percent(value: int) -> str:
     """A whole percentage as the reader's locale writes it: 20 % in German, 20% in English."""
     from babel.numbers import format_percent as babel_format
 
-    return str(babel_format(value / 100, locale=Locale.parse(current_locale())))
+    return str(babel_format(value / 100, locale=_babel_locale()))

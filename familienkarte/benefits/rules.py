@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from familienkarte import i18n
 from familienkarte.benefits.models import ALL_WEEKDAYS
 
 DEFAULT_LANGUAGE: Final = "de"
@@ -169,7 +170,8 @@ def localized(texts: Mapping[str, str], locale: str) -> LocalText:
         return LocalText(text, locale, False)
     german = (texts.get(DEFAULT_LANGUAGE) or "").strip()
     if german:
-        return LocalText(german, DEFAULT_LANGUAGE, locale != DEFAULT_LANGUAGE)
+        # Readers of Leichte Sprache read German: the German text is theirs, not a fallback.
+        return LocalText(german, DEFAULT_LANGUAGE, i18n.base_locale(locale) != DEFAULT_LANGUAGE)
     for language, value in sorted(texts.items()):
         if value.strip():
             return LocalText(value.strip(), language, True)

@@ -1150,12 +1150,19 @@ def _detach(
         _delete_users(session, [user], addresses)
 
 
+def _confirmation_key(text: str) -> str:
+    """``text`` as compared with the confirmation word: spaces collapsed, without case and accents, so that USUN
+    counts as USUŃ on a keyboard without Polish letters and SIL as SİL (whose casefold keeps a combining dot)."""
+    decomposed = unicodedata.normalize("NFKD", " ".join(text.split()).casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
 def _check_confirmation(raw: str, card: Card | None) -> None:
-    given = " ".join((raw or "").split()).casefold()
+    given = _confirmation_key(raw or "")
     words = set()
     for locale in i18n.SUPPORTED_LOCALES:
         with i18n.use_locale(locale):
-            words.add(i18n.gettext(CONFIRM_WORD).casefold())
+            words.add(_confirmation_key(i18n.gettext(CONFIRM_WORD)))
     if given in words:
         return
     number = normalize_card_number(given) if given else None

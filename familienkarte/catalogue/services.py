@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from babel.numbers import format_decimal
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -350,8 +349,8 @@ class CataloguePage:
         if metres is None:
             return None
         if metres < 1000:
-            return i18n.gettext(N_("%(metres)s m away"), metres=int(round(metres, -1)))
-        km = format_decimal(round(metres / 1000, 1), locale=i18n.current_locale())
+            return i18n.gettext(N_("%(metres)s m away"), metres=i18n.format_number(int(round(metres, -1))))
+        km = i18n.format_number(round(metres / 1000, 1))
         return i18n.gettext(N_("%(km)s km away"), km=km)
 
 

@@ -81,7 +81,7 @@ def render(template: str, *, locale: str, subject: str, title: str, **context: A
             environment()
             .get_template(template)
             .render(
-                lang=locale,
+                lang=i18n.language_tag(locale),
                 dir=i18n.text_direction(locale),
                 subject=subject,
                 title=title,

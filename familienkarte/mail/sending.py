@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
+from familienkarte import i18n
 from familienkarte.city import load_city
 from familienkarte.mail.html import header_title, html_for_text
 
@@ -70,7 +71,7 @@ def compose(email: Email, sender: str, domain: str, *, city_name: str = "") -> E
         part.set_boundary(f"=_fk{index}_{email.id.hex}")
     if email.locale:
         # Last: setting the content drops every Content-* header set before.
-        message["Content-Language"] = email.locale
+        message["Content-Language"] = i18n.language_tag(email.locale)
     return message
 
 

@@ -92,7 +92,7 @@ def _per_language(base: str, help_text: str, *, german_required: bool = False) -
             help_text,
             field=f"{base}-{language}",
         )
-        for language in i18n.SUPPORTED_LOCALES
+        for language in i18n.CONTENT_LOCALES
     ]
 
 
@@ -567,7 +567,7 @@ def _check_benefits(
         own = {loc.id for loc in partner.locations} if partner is not None else set()
         content: dict[str, Any] | None = None
         try:
-            content = read_benefit(form, locations=own, today=today, languages=i18n.SUPPORTED_LOCALES)
+            content = read_benefit(form, locations=own, today=today, languages=i18n.CONTENT_LOCALES)
         except InvalidInput as exc:
             # An unknown or foreign key is reported above, with its name; without a partner, no category is known.
             exc.errors[:] = [

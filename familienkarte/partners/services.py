@@ -123,13 +123,14 @@ def read_texts(
     maximum: int,
     german_missing: str | None = None,
 ) -> dict[str, str]:
-    """A text per language from the fields ``<base>-<lang>`` (every supported language); empty ones are left out.
+    """A text per language from the fields ``<base>-<lang>`` (every language of i18n.CONTENT_LOCALES); empty ones are
+    left out.
 
     With ``german_missing``, the German text is required. Plain text: kept as typed (line breaks included) and
     escaped when shown.
     """
     texts: dict[str, str] = {}
-    for language in i18n.SUPPORTED_LOCALES:
+    for language in i18n.CONTENT_LOCALES:
         name = f"{base}-{language}"
         value = (form.get(name) or "").replace("\r\n", "\n").replace("\r", "\n").strip()
         if not value:

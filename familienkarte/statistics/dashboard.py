@@ -1,8 +1,13 @@
 """The staff statistics dashboard: its filters and one query per table, all over the rollup tables.
 
 Each table of the page is one function returning plain rows (named tuples of numbers and names), so that an
-export can call the same function. Every query is one ``SELECT ... GROUP BY`` over a rollup table; no figure is
-added up row by row in Python.
+export can call the same function. Every figure is added up by a ``SELECT ... GROUP BY`` over rollup tables; none
+row by row in Python.
+
+Without a partner chosen, the totals, time series and breakdowns read the area tables (a day's rows per category
+or reason and district), and the top lists find their candidates from the running totals per week and count them
+exactly (familienkarte.statistics.coarse); with a partner, the day tables. ``fine=True`` makes any table read the
+day tables only: the same answer, for tests and comparisons.
 
 A distinct count (``cards`` of a bucket, ``families`` of a month) is never summed across buckets: families reached
 come from ``StatsFamilies`` (per month), and the active cards of a district are those of one month (the latest of
@@ -23,7 +28,7 @@ from typing import Any, Final, NamedTuple
 
 from babel.core import Locale
 from babel.numbers import format_decimal, parse_pattern
-from sqlalchemy import ColumnElement, Date, Float, case, cast, func, literal, select, type_coerce
+from sqlalchemy import ColumnElement, Date, Float, FromClause, case, cast, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from familienkarte import i18n
@@ -36,12 +41,16 @@ from familienkarte.errors import N_, FieldError, InvalidInput
 from familienkarte.partners.models import Partner
 from familienkarte.partners.vocabulary import CATEGORIES
 from familienkarte.redemptions.services import UNKNOWN_CARD
+from familienkarte.statistics import coarse
 from familienkarte.statistics.models import (
+    NO_DISTRICT_KEY,
     PROGRAMME,
     StatsCards,
     StatsFamilies,
     StatsRedemptions,
+    StatsRedemptionsArea,
     StatsVerifications,
+    StatsVerificationsArea,
 )
 
 # The default range: the last 30 days, today included.
@@ -192,24 +201,37 @@ def read_filters(session: Session, params: Mapping[str, Any], *, districts: Sequ
     return Filters(start=start, end=end, category=category, district=district, partner_id=partner_id)
 
 
-def redemption_filters(filters: Filters) -> list[ColumnElement[bool]]:
-    table = StatsRedemptions
+RedemptionTable = type[StatsRedemptions] | type[StatsRedemptionsArea]
+VerificationTable = type[StatsVerifications] | type[StatsVerificationsArea]
+
+
+def _redemption_table(filters: Filters, fine: bool) -> RedemptionTable:
+    """The day table with a partner chosen (or ``fine``), else the much smaller area table."""
+    return StatsRedemptions if fine or filters.partner_id is not None else StatsRedemptionsArea
+
+
+def _verification_table(filters: Filters, fine: bool) -> VerificationTable:
+    return StatsVerifications if fine or filters.partner_id is not None else StatsVerificationsArea
+
+
+def redemption_filters(filters: Filters, table: RedemptionTable = StatsRedemptions) -> list[ColumnElement[bool]]:
     conditions = [table.day >= filters.start, table.day <= filters.end]
     if filters.category is not None:
         conditions.append(table.category == filters.category)
     if filters.district is not None:
         conditions.append(table.district == filters.district)
     if filters.partner_id is not None:
+        assert table is StatsRedemptions, "the area table has no partner"
         conditions.append(table.partner_id == filters.partner_id)
     return conditions
 
 
-def verification_filters(filters: Filters) -> list[ColumnElement[bool]]:
-    table = StatsVerifications
+def verification_filters(filters: Filters, table: VerificationTable = StatsVerifications) -> list[ColumnElement[bool]]:
     conditions = [table.day >= filters.start, table.day <= filters.end]
     if filters.district is not None:
         conditions.append(table.district == filters.district)
     if filters.partner_id is not None:
+        assert table is StatsVerifications, "the area table has no partner"
         conditions.append(table.partner_id == filters.partner_id)
     return conditions
 
@@ -308,18 +330,23 @@ def _latest_card_month(filters: Filters) -> Any:
     )
 
 
-def totals(session: Session, filters: Filters) -> Totals:
-    """The key figures but families reached (see :func:`families_by_month`)."""
+def totals(session: Session, filters: Filters, *, fine: bool = False) -> Totals:
+    """The key figures but families reached (see :func:`families_by_month`).
+
+    ``fine``: from the day tables only (as with a partner chosen), not from the area tables; the same figures."""
+    redemptions_table = _redemption_table(filters, fine)
+    verifications_table = _verification_table(filters, fine)
     redeemed = select(
-        func.coalesce(func.sum(StatsRedemptions.redemptions), 0), func.coalesce(func.sum(StatsRedemptions.quantity), 0)
-    ).where(*redemption_filters(filters))
+        func.coalesce(func.sum(redemptions_table.redemptions), 0),
+        func.coalesce(func.sum(redemptions_table.quantity), 0),
+    ).where(*redemption_filters(filters, redemptions_table))
     verified = select(
-        func.coalesce(func.sum(StatsVerifications.verifications), 0),
+        func.coalesce(func.sum(verifications_table.verifications), 0),
         func.coalesce(
-            func.sum(case((StatsVerifications.reason != Reason.OK.value, StatsVerifications.verifications), else_=0)),
+            func.sum(case((verifications_table.reason != Reason.OK.value, verifications_table.verifications), else_=0)),
             0,
         ),
-    ).where(*verification_filters(filters))
+    ).where(*verification_filters(filters, verifications_table))
     latest = _latest_card_month(filters)
     active_conditions = [StatsCards.month == latest]
     if filters.district is not None:
@@ -352,53 +379,81 @@ def _week_start(session: Session, day: Any) -> ColumnElement[Any]:
     return type_coerce(func.date(day, "-6 days", "weekday 1"), Date)
 
 
-def redemptions_over_time(session: Session, filters: Filters) -> list[TimeRow]:
+def redemptions_over_time(session: Session, filters: Filters, *, fine: bool = False) -> list[TimeRow]:
     """Redemptions and quantity per day, or per week (weeks begin on Monday) for ranges over ``MAX_DAILY_DAYS``;
     periods without redemptions have no row."""
-    period = (_week_start(session, StatsRedemptions.day) if filters.weekly else StatsRedemptions.day).label("period")
+    table = _redemption_table(filters, fine)
+    period = (_week_start(session, table.day) if filters.weekly else table.day).label("period")
     query = (
-        select(period, func.sum(StatsRedemptions.redemptions), func.sum(StatsRedemptions.quantity))
-        .where(*redemption_filters(filters))
+        select(period, func.sum(table.redemptions), func.sum(table.quantity))
+        .where(*redemption_filters(filters, table))
         .group_by(period)
         .order_by(period)
     )
     return [TimeRow(_day(row[0]), int(row[1]), int(row[2])) for row in session.execute(query)]
 
 
-def redemptions_by_category(session: Session, filters: Filters) -> list[CategoryRow]:
-    total = func.sum(StatsRedemptions.redemptions)
+def redemptions_by_category(session: Session, filters: Filters, *, fine: bool = False) -> list[CategoryRow]:
+    table = _redemption_table(filters, fine)
+    total = func.sum(table.redemptions)
     query = (
-        select(StatsRedemptions.category, total, func.sum(StatsRedemptions.quantity))
-        .where(*redemption_filters(filters))
-        .group_by(StatsRedemptions.category)
-        .order_by(total.desc(), StatsRedemptions.category)
+        select(table.category, total, func.sum(table.quantity))
+        .where(*redemption_filters(filters, table))
+        .group_by(table.category)
+        .order_by(total.desc(), table.category)
     )
     return [CategoryRow(row[0], int(row[1]), int(row[2])) for row in session.execute(query)]
 
 
-def redemptions_by_district(session: Session, filters: Filters) -> list[DistrictRow]:
+def redemptions_by_district(session: Session, filters: Filters, *, fine: bool = False) -> list[DistrictRow]:
     """Per district of the partner's location (None: locations without one)."""
-    total = func.sum(StatsRedemptions.redemptions)
+    table = _redemption_table(filters, fine)
+    total = func.sum(table.redemptions)
+    # The area table keys locations without a district as NO_DISTRICT_KEY.
+    district = table.district if table is StatsRedemptions else func.nullif(table.district, NO_DISTRICT_KEY)
     query = (
-        select(StatsRedemptions.district, total, func.sum(StatsRedemptions.quantity))
-        .where(*redemption_filters(filters))
-        .group_by(StatsRedemptions.district)
+        select(district, total, func.sum(table.quantity))
+        .where(*redemption_filters(filters, table))
+        .group_by(table.district)
         # Locations without a district after those with one, on both databases.
-        .order_by(total.desc(), StatsRedemptions.district.is_(None), StatsRedemptions.district)
+        .order_by(total.desc(), district.is_(None), district)
     )
     return [DistrictRow(row[0], int(row[1]), int(row[2])) for row in session.execute(query)]
 
 
-def top_benefits(session: Session, filters: Filters, limit: int = TOP_LIMIT) -> list[BenefitRow]:
+def _redemption_rows(session: Session, filters: Filters, by: str, limit: int, fine: bool) -> FromClause:
+    """Rows (benefit_id, partner_id, redemptions, quantity) whose sums per ``by`` (benefit_id or partner_id) are
+    the range's figures of at least every group that can be among the ``limit`` largest.
+
+    Without a partner chosen and with a whole week in the range: the whole weeks from the running totals and the
+    edge days from the day table, for the candidates only (``coarse.redemption_rows``); else the day table's rows.
+    """
+    if not fine and filters.partner_id is None:
+        rows = coarse.redemption_rows(
+            session, filters.start, filters.end, filters.category, filters.district, by, limit
+        )
+        if rows is not None:
+            return rows
+    table = StatsRedemptions
+    return (
+        select(table.benefit_id, table.partner_id, table.redemptions, table.quantity)
+        .where(*redemption_filters(filters))
+        .subquery("counted_rows")
+    )
+
+
+def top_benefits(session: Session, filters: Filters, limit: int = TOP_LIMIT, *, fine: bool = False) -> list[BenefitRow]:
+    rows = _redemption_rows(session, filters, "benefit_id", limit, fine)
+    total = func.sum(rows.c.redemptions)
     counted = (
         select(
-            StatsRedemptions.benefit_id.label("benefit_id"),
-            func.sum(StatsRedemptions.redemptions).label("redemptions"),
-            func.sum(StatsRedemptions.quantity).label("quantity"),
+            rows.c.benefit_id.label("benefit_id"),
+            total.label("redemptions"),
+            func.sum(rows.c.quantity).label("quantity"),
         )
-        .where(*redemption_filters(filters))
-        .group_by(StatsRedemptions.benefit_id)
-        .order_by(func.sum(StatsRedemptions.redemptions).desc(), StatsRedemptions.benefit_id)
+        .group_by(rows.c.benefit_id)
+        .having(total > 0)
+        .order_by(total.desc(), rows.c.benefit_id)
         .limit(limit)
         .subquery()
     )
@@ -411,13 +466,14 @@ def top_benefits(session: Session, filters: Filters, limit: int = TOP_LIMIT) -> 
     return [BenefitRow(row[0], row[1] or {}, row[2], int(row[3]), int(row[4])) for row in session.execute(query)]
 
 
-def top_partners(session: Session, filters: Filters, limit: int = TOP_LIMIT) -> list[PartnerRow]:
-    total = func.sum(StatsRedemptions.redemptions)
+def top_partners(session: Session, filters: Filters, limit: int = TOP_LIMIT, *, fine: bool = False) -> list[PartnerRow]:
+    rows = _redemption_rows(session, filters, "partner_id", limit, fine)
+    total = func.sum(rows.c.redemptions)
     query = (
-        select(Partner.id, Partner.name, total, func.sum(StatsRedemptions.quantity))
-        .join(Partner, Partner.id == StatsRedemptions.partner_id)
-        .where(*redemption_filters(filters))
+        select(Partner.id, Partner.name, total, func.sum(rows.c.quantity))
+        .join(Partner, Partner.id == rows.c.partner_id)
         .group_by(Partner.id, Partner.name)
+        .having(total > 0)
         .order_by(total.desc(), Partner.name, Partner.id)
         .limit(limit)
     )
@@ -457,32 +513,58 @@ def families_by_month(session: Session, filters: Filters) -> list[FamilyRow]:
     return [FamilyRow(row[0], int(row[1])) for row in session.execute(query)]
 
 
-def verifications_by_reason(session: Session, filters: Filters) -> list[ReasonRow]:
-    total = func.sum(StatsVerifications.verifications)
+def verifications_by_reason(session: Session, filters: Filters, *, fine: bool = False) -> list[ReasonRow]:
+    table = _verification_table(filters, fine)
+    total = func.sum(table.verifications)
     query = (
-        select(StatsVerifications.reason, total)
-        .where(*verification_filters(filters))
-        .group_by(StatsVerifications.reason)
-        .order_by(total.desc(), StatsVerifications.reason)
+        select(table.reason, total)
+        .where(*verification_filters(filters, table))
+        .group_by(table.reason)
+        .order_by(total.desc(), table.reason)
     )
     return [ReasonRow(row[0], int(row[1])) for row in session.execute(query)]
 
 
-def fraud_signals(session: Session, filters: Filters, limit: int = FRAUD_LIMIT) -> list[FraudRow]:
+# The columns of the rows fraud_signals adds up, in the order of FRAUD_REASONS.
+FRAUD_COLUMNS: Final = ("stale", "revoked", "bad_signature", "bad_proof")
+
+
+def _fraud_rows(session: Session, filters: Filters, limit: int, fine: bool) -> FromClause:
+    """Rows (partner_id, verifications, stale, revoked, bad_signature, bad_proof) whose sums per partner are the
+    range's figures of at least every partner that can be among the ``limit`` with the most flagged ones."""
+    if not fine and filters.partner_id is None:
+        rows = coarse.fraud_rows(session, filters.start, filters.end, filters.district, limit)
+        if rows is not None:
+            return rows
+    table = StatsVerifications
+    return (
+        select(
+            table.partner_id,
+            table.verifications,
+            *(
+                case((table.reason == reason, table.verifications), else_=0).label(name)
+                for reason, name in zip(FRAUD_REASONS, FRAUD_COLUMNS, strict=True)
+            ),
+        )
+        .where(*verification_filters(filters))
+        .subquery("counted_rows")
+    )
+
+
+def fraud_signals(
+    session: Session, filters: Filters, limit: int = FRAUD_LIMIT, *, fine: bool = False
+) -> list[FraudRow]:
     """The partners with the most stale, revoked, forged or not genuine codes in the range, with their share of
     the partner's verifications; partners without any are left out."""
-    table = StatsVerifications
-
-    def of(reason: str) -> Any:
-        return func.sum(case((table.reason == reason, table.verifications), else_=0))
-
-    flagged = func.sum(case((table.reason.in_(FRAUD_REASONS), table.verifications), else_=0))
-    everything = func.sum(table.verifications)
+    rows = _fraud_rows(session, filters, limit, fine)
+    flagged = func.sum(sum((rows.c[name] for name in FRAUD_COLUMNS[1:]), rows.c[FRAUD_COLUMNS[0]]))
+    everything = func.sum(rows.c.verifications)
     share = cast(flagged, Float) / cast(everything, Float)
     query = (
-        select(Partner.id, Partner.name, *(of(reason) for reason in FRAUD_REASONS), flagged, everything, share)
-        .join(Partner, Partner.id == table.partner_id)
-        .where(*verification_filters(filters))
+        select(
+            Partner.id, Partner.name, *(func.sum(rows.c[name]) for name in FRAUD_COLUMNS), flagged, everything, share
+        )
+        .join(Partner, Partner.id == rows.c.partner_id)
         .group_by(Partner.id, Partner.name)
         .having(flagged > literal(0))
         .order_by(flagged.desc(), share.desc(), Partner.name, Partner.id)

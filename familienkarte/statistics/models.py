@@ -66,6 +66,75 @@ class StatsVerifications(Base):
     verifications: Mapped[int] = mapped_column(Integer)
 
 
+# Indexes of the day tables for the dashboard's exact top lists: the edge days of a range, for a few benefits or
+# partners (familienkarte.statistics.coarse).
+Index("ix_stats_redemptions_benefit_id_day", StatsRedemptions.benefit_id, StatsRedemptions.day)
+Index("ix_stats_redemptions_partner_id_day", StatsRedemptions.partner_id, StatsRedemptions.day)
+Index("ix_stats_verifications_partner_id_day", StatsVerifications.partner_id, StatsVerifications.day)
+
+# The district of a coarse table's key for locations without one (a key column cannot be NULL).
+NO_DISTRICT_KEY = ""
+
+
+class StatsRedemptionsArea(Base):
+    """The day rows of ``StatsRedemptions`` added up per day, category and district (``NO_DISTRICT_KEY``: none).
+
+    Rebuilt with the day, from its rows in ``StatsRedemptions``, in the same transaction."""
+
+    __tablename__ = "stats_redemptions_area"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    district: Mapped[str] = mapped_column(String(100), primary_key=True)
+    redemptions: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+
+
+class StatsVerificationsArea(Base):
+    """The day rows of ``StatsVerifications`` added up per day, reason and district (``NO_DISTRICT_KEY``: none)."""
+
+    __tablename__ = "stats_verifications_area"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(24), primary_key=True)
+    district: Mapped[str] = mapped_column(String(100), primary_key=True)
+    verifications: Mapped[int] = mapped_column(BigInteger)
+
+
+class StatsBenefitWeeks(Base):
+    """Running totals of ``StatsRedemptions`` per benefit, partner, category and district (``NO_DISTRICT_KEY``:
+    none) up to the end (Sunday) of each week (``week`` is its Monday).
+
+    Dense: a key has a row for every week from the first with a redemption to the last week of the day table, so
+    that the total of any run of whole weeks is the difference of two rows."""
+
+    __tablename__ = "stats_benefit_weeks"
+
+    week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    benefit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("benefits.id", ondelete="CASCADE"), primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    district: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cum_redemptions: Mapped[int] = mapped_column(BigInteger)
+    cum_quantity: Mapped[int] = mapped_column(BigInteger)
+
+
+class StatsPartnerFraudWeeks(Base):
+    """Running totals of ``StatsVerifications`` per partner and district (``NO_DISTRICT_KEY``: none) up to the end
+    of each week, dense as ``StatsBenefitWeeks``: all verifications and those of each reason hinting at fraud."""
+
+    __tablename__ = "stats_partner_fraud_weeks"
+
+    week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
+    district: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cum_verifications: Mapped[int] = mapped_column(BigInteger)
+    cum_stale: Mapped[int] = mapped_column(BigInteger)
+    cum_revoked: Mapped[int] = mapped_column(BigInteger)
+    cum_bad_signature: Mapped[int] = mapped_column(BigInteger)
+    cum_bad_proof: Mapped[int] = mapped_column(BigInteger)
+
+
 class StatsCards(Base):
     """Cards per family district and local month (``month`` is its first day).
 

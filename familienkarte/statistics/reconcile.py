@@ -22,7 +22,24 @@ from sqlalchemy.orm import Session
 from familienkarte.city import City
 from familienkarte.db import Base
 from familienkarte.events.stats import consume_pending_statistics
-from familienkarte.statistics.models import PROGRAMME, StatsCards, StatsFamilies, StatsRedemptions, StatsVerifications
+from familienkarte.statistics.coarse import (
+    WEEK_TABLES,
+    monday,
+    rebuild_weeks,
+    redemptions_area,
+    stored_week,
+    verifications_area,
+    week_recount,
+)
+from familienkarte.statistics.models import (
+    PROGRAMME,
+    StatsCards,
+    StatsFamilies,
+    StatsRedemptions,
+    StatsRedemptionsArea,
+    StatsVerifications,
+    StatsVerificationsArea,
+)
 from familienkarte.statistics.rollups import (
     Recount,
     cards_recount,
@@ -40,6 +57,8 @@ log = logging.getLogger("familienkarte.statistics")
 
 # Yesterday and the 7 days before it.
 DAYS_BACK: Final = 8
+# The tables the week tables are built from.
+DAY_TABLES: Final = (StatsRedemptions.__tablename__, StatsVerifications.__tablename__)
 
 
 @dataclass(frozen=True)
@@ -85,13 +104,29 @@ def _compare(session: Session, table: type[Base], recount: Recount, stored: Reco
 
 
 def compare_day(session: Session, city: City, day: dt.date) -> list[Difference]:
+    """The day's rows and its area rows, each against a recount from the raw facts."""
+    redemptions = redemptions_recount(session, city, day)
+    verifications = verifications_recount(session, city, day)
     return _compare(
-        session, StatsRedemptions, redemptions_recount(session, city, day),
-        select(StatsRedemptions).where(StatsRedemptions.day == day),
+        session, StatsRedemptions, redemptions, select(StatsRedemptions).where(StatsRedemptions.day == day),
     ) + _compare(
-        session, StatsVerifications, verifications_recount(session, city, day),
-        select(StatsVerifications).where(StatsVerifications.day == day),
+        session, StatsVerifications, verifications, select(StatsVerifications).where(StatsVerifications.day == day),
+    ) + _compare(
+        session, StatsRedemptionsArea, redemptions_area(redemptions.subquery()),
+        select(StatsRedemptionsArea).where(StatsRedemptionsArea.day == day),
+    ) + _compare(
+        session, StatsVerificationsArea, verifications_area(verifications.subquery()),
+        select(StatsVerificationsArea).where(StatsVerificationsArea.day == day),
     )  # fmt: skip
+
+
+def compare_week(session: Session, week: dt.date) -> list[Difference]:
+    """The running totals of ``week`` (a Monday) against a recount from the day tables (the raw facts of days the
+    retention went through are gone; their day rows stay and are final)."""
+    differences: list[Difference] = []
+    for spec in WEEK_TABLES:
+        differences += _compare(session, spec.table, week_recount(session, spec, week), stored_week(spec, week))
+    return differences
 
 
 def compare_month(session: Session, city: City, month: dt.date | None, families: bool = True) -> list[Difference]:
@@ -133,6 +168,15 @@ def reconcile(session: Session, city: City, now: dt.datetime, *, repair: bool = 
         differences += found
         if found:
             wrong_days.add(day)
+    # The week tables are built from the day tables: compared with them once these agree with the raw facts (a
+    # wrong day row is repaired with its day, and its weeks with it).
+    wrong_weeks: list[dt.date] = []
+    if not any(difference.table in DAY_TABLES for difference in differences):
+        for week in sorted({monday(day) for day in days}):
+            found = compare_week(session, week)
+            differences += found
+            if found:
+                wrong_weeks.append(week)
     for month in months:
         found = compare_month(session, city, month, families=month not in final_months)
         differences += found
@@ -150,5 +194,7 @@ def reconcile(session: Session, city: City, now: dt.datetime, *, repair: bool = 
     repaired = bool(repair and differences)
     if repaired:
         rebuild(session, city, wrong_days, now, wrong_months or months)
+        if wrong_weeks:
+            rebuild_weeks(session, wrong_weeks[0])
     log.info("reconciled statistics of %s to %s: %d difference(s)", days[-1], days[0], len(differences))
     return Reconciliation(days, months, tuple(differences), repaired)

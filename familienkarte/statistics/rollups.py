@@ -64,6 +64,7 @@ from familienkarte.db import UTCDateTime, is_postgresql, serialise
 from familienkarte.events.models import StatsDirty
 from familienkarte.partners.models import Location
 from familienkarte.redemptions.models import Redemption, RedemptionStatus, VerificationEvent
+from familienkarte.statistics.coarse import rebuild_area_day, rebuild_weeks
 from familienkarte.statistics.models import (
     PROGRAMME,
     StatsBuild,
@@ -327,6 +328,7 @@ def _rebuild_day(session: Session, city: City, day: dt.date, now: dt.datetime) -
     ):
         columns = [column.name for column in recount.selected_columns]
         session.execute(insert(table).from_select(columns, recount))
+    rebuild_area_day(session, day)
     _record_build(session, day.isoformat(), now)
 
 
@@ -405,6 +407,8 @@ def rebuild(
     final_months = retained_months(session, month_list)
     for day in day_list:
         _rebuild_day(session, city, day, now)
+    if day_list:
+        rebuild_weeks(session, day_list[0])
     for month in month_list:
         _rebuild_month(session, city, month, now, families=month not in final_months)
     if day_list or month_list:
@@ -422,6 +426,7 @@ def rebuild_day(session: Session, city: City, day: dt.date, now: dt.datetime) ->
     days, retained = _keep_retained(session, (day,))
     for kept in days:
         _rebuild_day(session, city, kept, now)
+        rebuild_weeks(session, kept)
     return Rebuilt(days, (), retained)
 
 

@@ -85,9 +85,27 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def choose_locale(scope: Scope, default: str) -> str:
-    """The ?lang= parameter, then the remembered choice, then Accept-Language, then the default."""
-    chosen = _chosen_locale(scope)
+# The partner portal and the staff area: offered in i18n.WORK_LOCALES only.
+WORK_AREAS = ("/partner", "/staff")
+
+
+def locales_offered_at(path: str) -> tuple[str, ...]:
+    """The languages a page offers: every family language, or German and English in the work areas."""
+    if any(path == area or path.startswith(f"{area}/") for area in WORK_AREAS):
+        return i18n.WORK_LOCALES
+    return i18n.SUPPORTED_LOCALES
+
+
+def offered_locales(scope: Scope) -> tuple[str, ...]:
+    """The languages the current page offers (its language switcher), as the middleware decided."""
+    offered: tuple[str, ...] = scope.get("state", {}).get("offered_locales", i18n.SUPPORTED_LOCALES)
+    return offered
+
+
+def choose_locale(scope: Scope, default: str, offered: tuple[str, ...] = i18n.SUPPORTED_LOCALES) -> str:
+    """The ?lang= parameter, then the remembered choice, then Accept-Language, then the default; a language the
+    page does not offer gives the default (German)."""
+    chosen = _chosen_locale(scope, offered)
     if chosen:
         return chosen
     cookie = _header(scope, b"cookie")
@@ -99,16 +117,17 @@ def choose_locale(scope: Scope, default: str) -> str:
             pass
         else:
             if LOCALE_COOKIE in jar and jar[LOCALE_COOKIE].value in i18n.SUPPORTED_LOCALES:
-                return jar[LOCALE_COOKIE].value
-    return i18n.negotiate(_header(scope, b"accept-language"), default)
+                remembered = jar[LOCALE_COOKIE].value
+                return remembered if remembered in offered else default
+    return i18n.negotiate(_header(scope, b"accept-language"), default, offered)
 
 
-def _chosen_locale(scope: Scope) -> str | None:
-    """The locale picked with ?lang= on this request, if any."""
+def _chosen_locale(scope: Scope, offered: tuple[str, ...] = i18n.SUPPORTED_LOCALES) -> str | None:
+    """The locale picked with ?lang= on this request, if the page offers it."""
     query = scope.get("query_string", b"").decode("latin-1")
     for pair in query.split("&"):
         key, _sep, value = pair.partition("=")
-        if key == "lang" and value in i18n.SUPPORTED_LOCALES:
+        if key == "lang" and value in offered:
             return value
     return None
 
@@ -144,11 +163,14 @@ class RequestContextMiddleware:
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(8)
         token = request_id_var.set(request_id)
         scope["state"]["request_id"] = request_id
-        locale = choose_locale(scope, self.default_locale)
+        path: str = scope.get("path", "")
+        offered = locales_offered_at(path)
+        default = self.default_locale if self.default_locale in offered else i18n.DEFAULT_LOCALE
+        locale = choose_locale(scope, default, offered)
         scope.setdefault("state", {})
         scope["state"]["locale"] = locale
-        chosen = _chosen_locale(scope)
-        path: str = scope.get("path", "")
+        scope["state"]["offered_locales"] = offered
+        chosen = _chosen_locale(scope, offered)
         i18n.set_locale(locale)
         started = time.perf_counter()
         status = 500

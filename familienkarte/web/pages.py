@@ -11,6 +11,7 @@ from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.response import File, Template
 
 from familienkarte.accounts.guards import PUBLIC_OPT
+from familienkarte.city import load_city
 from familienkarte.health import check_readiness
 from familienkarte.runtime import Runtime
 from familienkarte.web.problems import problem
@@ -19,8 +20,14 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 @get("/", opt=PUBLIC_OPT, include_in_schema=False)
-async def home() -> Template:
-    return Template("home.html")
+async def home(runtime: NamedDependency[Runtime]) -> Template:
+    return Template("home.html", context={"city": load_city(runtime.settings.city)})
+
+
+@get("/help/lost-phone", opt=PUBLIC_OPT, include_in_schema=False)
+async def lost_phone_help(runtime: NamedDependency[Runtime]) -> Template:
+    """What a family does when a phone with the card is lost: remove it, activate the card on the new one."""
+    return Template("help/lost_phone.html", context={"city": load_city(runtime.settings.city)})
 
 
 @get("/card-sw.js", opt=PUBLIC_OPT, include_in_schema=False, media_type="text/javascript")

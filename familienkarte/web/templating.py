@@ -13,6 +13,7 @@ from litestar.template.config import TemplateConfig
 from markupsafe import Markup, escape
 
 from familienkarte import i18n
+from familienkarte.web.context import offered_locales as locales_offered
 from familienkarte.web.maps import map_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -52,6 +53,17 @@ def flash_message(request: Any) -> str | None:
     return _translate(message) if message else None
 
 
+def ltr(value: Any) -> Markup:
+    """A machine text (card number, e-mail address, postal code, URL) isolated as left to right, so that in an
+    Arabic sentence its parts keep their order: "1234 5678" would otherwise read "5678 1234"."""
+    return Markup('<bdi dir="ltr">{}</bdi>').format(value)
+
+
+def offered_locales(request: Any) -> tuple[str, ...]:
+    """The languages this page's switcher lists (the partner portal and the staff area offer fewer)."""
+    return locales_offered(request.scope)
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(d)) for d in TEMPLATE_DIRS]),
@@ -65,13 +77,17 @@ def make_environment() -> Environment:
     env.globals.update(
         locale_names=i18n.LOCALE_NAMES,
         supported_locales=i18n.SUPPORTED_LOCALES,
+        content_locales=i18n.CONTENT_LOCALES,
+        offered_locales=offered_locales,
         current_locale=i18n.current_locale,
+        language_tag=i18n.language_tag,
         text_direction=i18n.text_direction,
         csrf_field=csrf_field,
         flash_message=flash_message,
         map_config=map_config,
     )
     env.filters["datetime"] = lambda v, fmt="medium": i18n.format_datetime(_local(v), fmt) if v else ""
+    env.filters["ltr"] = ltr
     env.filters["date"] = lambda v, fmt="medium": i18n.format_date(v, fmt) if v else ""
     return env
 

@@ -209,7 +209,8 @@ def test_a_new_benefit_is_shown_as_families_would_see_it(
     assert "20% off" in page.text
     assert "Family discount" in page.text
     assert "For children up to 12 years" in page.text
-    assert "Haupteingang, Riehler Straße 173, 50735" in page.text
+    # Names and addresses keep their own direction inside right-to-left text.
+    assert "<bdi>Haupteingang</bdi>, <bdi>Riehler Straße 173, 50735" in page.text
     for decision in ("approve", "request-changes", "reject"):
         assert f'action="/staff/benefit-queue/{benefit}/{decision}"' in page.text
     german = client.get(f"/staff/benefit-queue/{benefit}", headers={"Accept-Language": "de"}).text

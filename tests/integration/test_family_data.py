@@ -267,6 +267,10 @@ TABLES_WITHOUT_FAMILY_DATA = {
     "stats_export_jobs": "staff exports of suppressed statistics; no card",
     "email_attachments": "files of partners' monthly reports; e-mail to families has none",
     "stats_retained_days": "per day: how many old raw facts were deleted",
+    "stats_redemptions_area": "counts per day, category and district; no card",
+    "stats_verifications_area": "counts per day, reason and district",
+    "stats_benefit_weeks": "running totals of redemptions per benefit and week; no card",
+    "stats_partner_fraud_weeks": "running totals of verifications per partner and week",
     # A card number alone, with no time, place or benefit: the programme-wide count of families reached after the
     # card's old redemptions were deleted. Erasure keeps card numbers in the statistics in the same way.
     "stats_reached_cards": "card numbers only, for the count of families reached since the start",

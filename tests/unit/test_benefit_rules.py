@@ -92,3 +92,9 @@ def test_partner_texts_in_the_readers_language_or_german_marked_as_such() -> Non
     assert (turkish.text, turkish.language, turkish.fallback) == ("Freier Eintritt", "de", True)
     assert not localized(texts, "de").fallback
     assert localized({"de": "  "}, "de").text == ""
+    arabic = localized({"de": "Freier Eintritt", "ar": "  "}, "ar")
+    assert (arabic.text, arabic.language, arabic.fallback) == ("Freier Eintritt", "de", True)
+    assert localized({"de": "Freier Eintritt", "ar": "دخول مجاني"}, "ar").text == "دخول مجاني"
+    # Leichte Sprache is German: a partner's German text is no fallback for its readers.
+    easy = localized(texts, "ls")
+    assert (easy.text, easy.fallback) == ("Freier Eintritt", False)

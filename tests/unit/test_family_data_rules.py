@@ -72,6 +72,18 @@ def test_the_word_counts_in_every_offered_language() -> None:
             family_data._check_confirmation(word.lower(), None)
 
 
+@pytest.mark.parametrize(
+    ("word", "typed"), [("USUŃ", "usun"), ("SİL", "sil"), ("SİL", "SIL"), ("ВИДАЛИТИ", "видалити")]
+)
+def test_the_word_counts_without_accents_and_case(word: str, typed: str) -> None:
+    # Typed on a keyboard without the language's letters; Turkish İ casefolds with a combining dot.
+    assert family_data._confirmation_key(typed) == family_data._confirmation_key(word)
+
+
+def test_accents_do_not_make_other_words_equal() -> None:
+    assert family_data._confirmation_key("USUŃ") != family_data._confirmation_key("USUNG")
+
+
 @pytest.mark.parametrize("typed", ["", "   ", "yes", "7KX3QM9TB", NUMBER[:-1], "DELETE NOW"])
 def test_anything_else_is_refused_naming_the_field(typed: str) -> None:
     with pytest.raises(InvalidInput) as info:

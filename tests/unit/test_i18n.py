@@ -32,6 +32,10 @@ TEMPLATE_DIRS = (ROOT / "familienkarte" / "templates", ROOT / "partner_portal" /
 COMPLETE_LOCALES = ("de",)
 SKIPPED_DIRS = {"node_modules", "var", "tests", "__pycache__"}
 HOW_TO_FIX = "run `make messages` and translate the new entries in familienkarte/locale/de/LC_MESSAGES/messages.po"
+HOW_TO_TRANSLATE = (
+    "run `make messages`, then `python -m scripts.translations export {locale} --family --with-german > todo.json`,"
+    " translate the entries of todo.json and run `python -m scripts.translations import {locale} todo.json`"
+)
 
 
 def catalogue(locale: str) -> Catalog:
@@ -45,9 +49,7 @@ def _key(message: str | Sequence[str]) -> str:
 
 def _is_translated(string: str | Sequence[str] | None) -> bool:
     """Translated, including every plural form."""
-    if string is None or isinstance(string, str):
-        return bool(string)
-    return all(string)
+    return i18n.is_translated(string)
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
@@ -70,6 +72,41 @@ def test_every_offered_language_has_a_catalogue(locale: str) -> None:
 def test_required_catalogue_has_no_untranslated_message(locale: str) -> None:
     untranslated = [_key(m.id) for m in catalogue(locale) if m.id and not _is_translated(m.string)]
     assert untranslated == [], f"{len(untranslated)} untranslated in {locale}: {untranslated}; {HOW_TO_FIX}"
+
+
+@pytest.mark.parametrize("locale", i18n.FAMILY_REQUIRED_LOCALES)
+def test_family_language_translates_every_family_facing_message(locale: str) -> None:
+    # A family reading Arabic must not meet an English sentence on its pages or in its e-mails.
+    family = [m for m in catalogue(locale) if m.id and i18n.is_family_facing(m.locations)]
+    assert len(family) > 100, "the family-facing set (i18n.FAMILY_SOURCES) matches almost nothing"
+    missing = [_key(m.id) for m in family if m.fuzzy or not _is_translated(m.string)]
+    assert missing == [], (
+        f"{len(missing)} family-facing messages untranslated or fuzzy in {locale}: {missing}; "
+        + HOW_TO_TRANSLATE.format(locale=locale)
+    )
+
+
+def test_family_facing_means_a_source_location_in_a_family_file() -> None:
+    assert i18n.is_family_facing([("familienkarte/templates/cards/apply.html", 12)])
+    assert i18n.is_family_facing([("familienkarte/templates/staff/home.html", 3), ("familienkarte/errors.py", 40)])
+    assert i18n.is_family_facing([("familienkarte/templates/accounts/family_login.html", 1)])
+    assert not i18n.is_family_facing([("familienkarte/templates/accounts/login.html", 1)])
+    assert not i18n.is_family_facing([("partner_portal/templates/partner/start.html", 1)])
+    assert not i18n.is_family_facing([("familienkarte/templates/mail/partner_report.html", 1)])
+    assert not i18n.is_family_facing([])
+    # Every pattern still names a file: a renamed template must not silently leave the family-facing set.
+    for pattern in i18n.FAMILY_SOURCES:
+        assert list(ROOT.glob(pattern.replace("/*", "/**/*") if pattern.endswith("/*") else pattern)), pattern
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED_LOCALES)
+def test_untranslated_plural_forms_fall_back_instead_of_showing_nothing(locale: str) -> None:
+    # Babel would compile an untranslated plural as empty forms; the reader gets the fallback or the English text.
+    for message in catalogue(locale):
+        if message.id and not isinstance(message.id, str) and not _is_translated(message.string):
+            singular, plural = message.id[0], message.id[1]
+            for n in (1, 2, 5):
+                assert i18n.translations(locale).ngettext(singular, plural, n).strip(), (locale, singular, n)
 
 
 @pytest.mark.parametrize("locale", i18n.SUPPORTED_LOCALES)
@@ -399,3 +436,99 @@ def test_negotiate_picks_the_visitors_language(header: str | None, expected: str
 def test_negotiate_uses_the_configured_default_when_nothing_matches() -> None:
     assert negotiate("fr, ja", default="en") == "en"
     assert negotiate(None, default="en") == "en"
+
+
+def test_negotiate_finds_the_new_languages_and_never_guesses_leichte_sprache() -> None:
+    assert negotiate("tr-TR,tr;q=0.9,de;q=0.5") == "tr"
+    assert negotiate("ar-SY") == "ar"
+    assert negotiate("uk-UA, ru;q=0.8") == "uk"
+    assert negotiate("pl") == "pl"
+    # Leichte Sprache has no language tag of its own: only an explicit choice selects it.
+    assert negotiate("ls") == "de"
+    # A page offering fewer languages gets the visitor's best among those.
+    assert negotiate("tr, en;q=0.5", offered=i18n.WORK_LOCALES) == "en"
+    assert negotiate("ar", offered=i18n.WORK_LOCALES) == "de"
+
+
+def test_every_language_is_named_in_itself() -> None:
+    assert set(i18n.LOCALE_NAMES) == set(i18n.SUPPORTED_LOCALES)
+    assert i18n.LOCALE_NAMES["tr"] == "Türkçe"
+    assert i18n.LOCALE_NAMES["ar"] == "العربية"
+    assert i18n.LOCALE_NAMES["ls"] == "Leichte Sprache"
+    assert set(i18n.WORK_LOCALES) <= set(i18n.SUPPORTED_LOCALES)
+    assert set(i18n.FAMILY_REQUIRED_LOCALES) <= set(i18n.SUPPORTED_LOCALES)
+
+
+def test_leichte_sprache_is_german_with_its_own_texts_first() -> None:
+    assert i18n.language_tag("ls") == "de"
+    assert i18n.language_tag("ar") == "ar"
+    assert i18n.text_direction("ls") == "ltr"
+    # Texts not rewritten in easy language come from the German catalogue, never in English.
+    with use_locale("ls"):
+        assert gettext("Sign in") == "Anmelden"
+        assert i18n.current_locale() == "ls"
+        assert i18n.format_currency(500) == "5,00\xa0€"
+    easy = [m for m in catalogue("ls") if m.id and _is_translated(m.string) and not m.fuzzy]
+    with use_locale("ls"):
+        for message in easy[:20]:
+            if isinstance(message.id, str):
+                assert gettext(message.id) == message.string
+
+
+def test_formats_follow_the_readers_language() -> None:
+    import datetime as dt
+
+    day = dt.date(2026, 3, 9)
+    with use_locale("de"):
+        assert i18n.format_date(day) == "09.03.2026"
+    with use_locale("pl"):
+        assert i18n.format_currency(1250) == "12,50\xa0€"
+    with use_locale("tr"):
+        assert "Mar" in i18n.format_date(day)
+    with use_locale("uk"):
+        assert "2026" in i18n.format_date(day)
+        assert i18n.format_date(day) != i18n.format_date(day, "short")
+
+
+@pytest.mark.parametrize(
+    ("path", "offered"),
+    [
+        ("/", i18n.SUPPORTED_LOCALES),
+        ("/card", i18n.SUPPORTED_LOCALES),
+        ("/partners/3", i18n.SUPPORTED_LOCALES),
+        ("/staffing", i18n.SUPPORTED_LOCALES),
+        ("/partner", i18n.WORK_LOCALES),
+        ("/partner/benefits/new", i18n.WORK_LOCALES),
+        ("/staff/", i18n.WORK_LOCALES),
+        ("/staff/applications/1", i18n.WORK_LOCALES),
+    ],
+)
+def test_work_areas_offer_german_and_english_only(path: str, offered: tuple[str, ...]) -> None:
+    from familienkarte.web.context import locales_offered_at
+
+    assert locales_offered_at(path) == offered
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "headers", "expected"),
+    [
+        ("/", b"lang=ar", [], "ar"),
+        ("/", b"", [(b"cookie", b"fk_lang=uk")], "uk"),
+        ("/", b"", [(b"accept-language", b"tr-TR,tr")], "tr"),
+        ("/", b"lang=ls", [(b"accept-language", b"tr-TR,tr")], "ls"),
+        # The work areas: a family language is read in German, English stays English.
+        ("/staff/", b"lang=ar", [], "de"),
+        ("/partner/", b"", [(b"cookie", b"fk_lang=ar")], "de"),
+        ("/partner/", b"", [(b"cookie", b"fk_lang=ls")], "de"),
+        ("/partner/", b"", [(b"cookie", b"fk_lang=en")], "en"),
+        ("/staff/", b"", [(b"accept-language", b"ru, en;q=0.5")], "en"),
+        ("/staff/", b"lang=en", [(b"cookie", b"fk_lang=ar")], "en"),
+    ],
+)
+def test_the_page_chooses_among_the_languages_it_offers(
+    path: str, query: bytes, headers: list[tuple[bytes, bytes]], expected: str
+) -> None:
+    from familienkarte.web.context import choose_locale, locales_offered_at
+
+    scope: Any = {"type": "http", "path": path, "query_string": query, "headers": headers}
+    assert choose_locale(scope, "de", locales_offered_at(path)) == expected

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from familienkarte import i18n
 from familienkarte.mail.html import header_title, html_for_text, linkify, paragraphs
 from familienkarte.mail.models import Email, EmailAttachment
 from familienkarte.mail.sending import compose
@@ -173,3 +174,18 @@ def test_the_html_of_a_text_names_its_language_even_without_a_catalogue() -> Non
     assert "Family card" in html
     german = html_for_text("Hallo", subject="Hi", locale="de", title="Hamm")
     assert "Familienkarte" in german
+
+
+def test_every_family_language_writes_its_e_mail_in_its_own_direction() -> None:
+    for locale in i18n.FAMILY_REQUIRED_LOCALES:
+        message = compose(_email(locale=locale, subject="Familienkarte", body_text="1234\n"), SENDER, "stadt.example")
+        html = _html(message)
+        direction = "rtl" if locale == "ar" else "ltr"
+        assert f'<html lang="{locale}" dir="{direction}">' in html, locale
+        assert message["Content-Language"] == locale
+
+
+def test_leichte_sprache_e_mails_are_german_to_mail_programs() -> None:
+    message = compose(_email(locale="ls", subject="Familienkarte", body_text="Hallo\n"), SENDER, "stadt.example")
+    assert '<html lang="de" dir="ltr">' in _html(message)
+    assert message["Content-Language"] == "de"
