@@ -4,26 +4,11 @@ one line naming the file and the key."""
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
-from typing import Any
 
 import pytest
 
-from familienkarte.city import CITIES_DIR, Conformity, load_city, parse_city
-from familienkarte.settings import ConfigError
-
-
-def koeln_data() -> dict[str, Any]:
-    with (CITIES_DIR / "koeln.toml").open("rb") as fh:
-        return tomllib.load(fh)
-
-
-def problem(data: dict[str, Any]) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse_city("my.toml", data, "my")
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+from familienkarte.city import Conformity, load_city, parse_city
+from tests.unit.test_city import koeln_data, problem
 
 
 @pytest.mark.parametrize("name", ["koeln", "hamm"])
