@@ -41,6 +41,7 @@ import familienkarte.models  # noqa: F401  (every table known, for the foreign k
 from bench.catalogue_data import generate as generate_catalogue
 from familienkarte.city import City
 from familienkarte.credentials.fk1 import Reason
+from familienkarte.credentials.services import STATUS_LIST_SIZE
 from familienkarte.redemptions.services import UNKNOWN_CARD
 from familienkarte.statistics.rollups import local_midnight, month_start, next_month
 
@@ -271,6 +272,19 @@ def _households_and_cards(conn: Connection, city: City, cards: int, first_day: d
             """
         ),
         params,
+    )
+    # The lists those entries are in, closed (allocated in full), so that a credential issued afterwards gets an
+    # entry of a list of its own instead of one already taken.
+    conn.execute(
+        text(
+            """
+            INSERT INTO status_lists (id, size, bits, allocated, index_key, version, created_at, updated_at)
+            SELECT l, :size, decode(repeat('00', :size / 4), 'hex'), :size,
+                   decode(md5('s' || l || random()) || md5('t' || l || random()), 'hex'), 1, now(), now()
+            FROM generate_series(1, 1 + :n / 100000) l
+            """
+        ),
+        {"n": cards, "size": STATUS_LIST_SIZE},
     )
     return int(result.rowcount)
 

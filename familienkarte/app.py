@@ -25,6 +25,7 @@ from familienkarte.catalogue import api as catalogue_api
 from familienkarte.catalogue import map_web as catalogue_map
 from familienkarte.catalogue import web as catalogue_web
 from familienkarte.credentials import api as credentials_api
+from familienkarte.metrics import MetricsMiddleware
 from familienkarte.partners import logo_web as partner_logos
 from familienkarte.redemptions import api as redemptions_api
 from familienkarte.redemptions import offline_api as redemptions_offline
@@ -186,9 +187,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outside Litestar's router, so that every response (404 and 405 too) gets the request id, the reader's
     # language and the security headers.
     app.asgi_handler = RequestContextMiddleware(
-        app.asgi_handler,
+        # Times every request by its route's template; serves /metrics to FK_METRICS_TOKEN alone.
+        MetricsMiddleware(app.asgi_handler, token=settings.metrics_token, runtime=runtime),
         default_locale=settings.default_locale,
-        hsts=settings.effective_cookie_secure,
+        # HSTS when the site is served over HTTPS (its public address), never on a plain-HTTP demo.
+        hsts=settings.base_url.startswith("https://"),
         locale_cookie_secure=settings.effective_cookie_secure,
         # Only pages with a map may load images from the tile server; every other page keeps the site's own policy.
         map_pages=MAP_PAGES,
@@ -196,6 +199,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # The scanner page compiles the QR reader's WebAssembly; no other page may.
         wasm_pages=(partner_scanner.SCANNER_PATH,),
         wasm_csp=csp_with_wasm(),
+        # The scanner page is the only one that may use the camera.
+        camera_pages=(partner_scanner.SCANNER_PATH,),
     )
     return app
 

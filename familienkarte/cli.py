@@ -258,6 +258,9 @@ def run_web(settings: Settings) -> None:
         port=settings.port,
         log_config=None,
         server_header=False,
+        # The client's address and scheme from X-Forwarded-For and -Proto, believed from these proxies only.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 
@@ -305,12 +308,30 @@ def serve(ctx: click.Context) -> None:
     help="prefork: one process per slot; threads or solo: all in this process.",
 )
 @click.option("-Q", "--queues", default=None, help="Comma-separated queues to take tasks from; default: all.")
+@click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(min=1, max=65535),
+    help="Serve the worker's Prometheus metrics (every task process) on this port; keep it internal.",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address of the metrics port.")
 @click.option("--quiet", is_flag=True, hidden=True)
 @click.pass_context
-def worker(ctx: click.Context, concurrency: int, pool: str, queues: str | None, quiet: bool) -> None:
+def worker(
+    ctx: click.Context,
+    concurrency: int,
+    pool: str,
+    queues: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    quiet: bool,
+) -> None:
     """Run a Celery worker for the queues mail, stats, print and default."""
     settings = load(ctx)
     ready_for_work(settings)
+    if metrics_port is not None:
+        check_port(metrics_host, metrics_port)
+        _serve_worker_metrics(metrics_host, metrics_port)
 
     from workers.celery_app import QUEUES, celery_app, configure
     from workers.tasks import install_wakers
@@ -334,6 +355,16 @@ def worker(ctx: click.Context, concurrency: int, pool: str, queues: str | None, 
             "--without-mingle",
         ]
     )
+
+
+def _serve_worker_metrics(host: str, port: int) -> None:
+    """Multiprocess metrics (the task processes are forked from this one) served from a thread of this process."""
+    from familienkarte.metrics import install_task_metrics, serve_worker_metrics, use_multiprocess_folder
+
+    use_multiprocess_folder()
+    install_task_metrics()
+    serve_worker_metrics(host, port)
+    log.info("worker metrics at http://%s:%d/metrics", host, port)
 
 
 @main.command()
@@ -658,7 +689,8 @@ SHOWN_BAD_ROWS = 20
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
 def transit_import(ctx: click.Context, file: Path) -> None:
-    """Replace all stops with those of a GTFS stops.txt (stops and stations; nothing changes if a row is bad)."""
+    """Replace all stops with those of a GTFS stops.txt or feed zip (stops and stations; nothing changes if a row is
+    bad)."""
     from familienkarte.db import make_sync_sessionmaker, sync_transaction
     from familienkarte.transit_import import import_stops
 

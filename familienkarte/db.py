@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, false, func, select, text, update
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -127,7 +127,18 @@ def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine.sync_engine, "handle_error", _client_state_errors_are_disconnects)
     return engine
+
+
+def _client_state_errors_are_disconnects(context: ExceptionContext) -> None:
+    """asyncpg's InternalClientError ("cannot switch to state ...") comes from a connection whose server went away
+    while it lay in the pool, before asyncpg noticed: a disconnect, so that the connection (and the pool's older
+    ones) are replaced and Tx.run runs its service once more, as for any other dead connection."""
+    dbapi = context.dialect.loaded_dbapi
+    if isinstance(context.original_exception, getattr(dbapi, "InternalClientError", ())):
+        context.is_disconnect = True
 
 
 def explain_database_error(exc: BaseException, url: str) -> str:
@@ -197,7 +208,7 @@ class Tx:
                     result = await session.run_sync(fn)
                     returned = True
                 return result
-            except (OperationalError, InterfaceError, OSError) as exc:
+            except (DBAPIError, OSError) as exc:
                 if attempt == 1 and not returned and isinstance(exc, DBAPIError) and exc.connection_invalidated:
                     continue
                 if _is_connection_problem(exc):
@@ -210,8 +221,15 @@ class Tx:
         return await self.run(fn)
 
 
+# SQLSTATE classes of a server that cannot be reached or is going down or starting up (asyncpg reports "the
+# database system is not yet accepting connections", 57P03, as a plain DBAPIError).
+_CONNECTION_SQLSTATES = ("08", "57P")
+
+
 def _is_connection_problem(exc: BaseException) -> bool:
     if isinstance(exc, OSError | ConnectionError):
+        return True
+    if isinstance(exc, DBAPIError) and str(getattr(exc.orig, "sqlstate", None) or "").startswith(_CONNECTION_SQLSTATES):
         return True
     if isinstance(exc, OperationalError | InterfaceError):
         if exc.connection_invalidated:

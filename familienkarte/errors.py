@@ -80,5 +80,9 @@ class RateLimited(DomainError):
 
 
 class Unavailable(DomainError):
+    """A service the request needs (the database, Redis) cannot be reached right now: the client may retry."""
+
     code = "unavailable"
     message = N_("The service is briefly unavailable. Please try again in a moment.")
+    # Seconds a client should wait before trying again (the Retry-After header).
+    retry_after = 5

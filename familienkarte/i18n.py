@@ -66,6 +66,10 @@ FAMILY_SOURCES: tuple[str, ...] = (
     "familienkarte/templates/home.html",
     "familienkarte/templates/help/*",
     "familienkarte/templates/accessibility.html",
+    # Families sign in with an e-mailed link, but land on the sign-in page too (a link to a page that needs it, an
+    # ended session), and may follow its "Forgot your password?".
+    "familienkarte/templates/accounts/login.html",
+    "familienkarte/templates/accounts/password_forgot*.html",
     "familienkarte/templates/accounts/family_*.html",
     "familienkarte/templates/accounts/account.html",
     "familienkarte/templates/cards/*",

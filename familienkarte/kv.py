@@ -26,8 +26,8 @@ class KeyValue(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def set(self, key: str, value: bytes, ttl: int) -> None: ...
     async def delete(self, key: str) -> None: ...
-    async def incr(self, key: str, ttl: int) -> int:
-        """Add one and return the count; the key expires ttl seconds after its first increment."""
+    async def incr(self, key: str, ttl: int, amount: int = 1) -> int:
+        """Add ``amount`` and return the count; the key expires ttl seconds after its first increment."""
         ...
 
     async def ttl(self, key: str) -> int: ...
@@ -66,13 +66,13 @@ class MemoryKeyValue:
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
 
-    async def incr(self, key: str, ttl: int) -> int:
+    async def incr(self, key: str, ttl: int, amount: int = 1) -> int:
         async with self._lock:
             item = self._live(key)
             if item is None:
-                self._data[key] = (b"1", self._now() + ttl)
-                return 1
-            count = int(item[0]) + 1
+                self._data[key] = (str(amount).encode(), self._now() + ttl)
+                return amount
+            count = int(item[0]) + amount
             self._data[key] = (str(count).encode(), item[1])
             return count
 
@@ -103,7 +103,7 @@ def _unavailable_when_down(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[
 # Count and set the expiry in one command (a script runs atomically): cheaper for every rate-limited request
 # than a MULTI/EXEC transaction of two commands. NX keeps the expiry of the window's first increment.
 _INCR_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
 return count
 """
@@ -134,8 +134,8 @@ class RedisKeyValue:
         await self._redis.delete(self._k(key))
 
     @_unavailable_when_down
-    async def incr(self, key: str, ttl: int) -> int:
-        return int(await self._incr(keys=[self._k(key)], args=[ttl]))
+    async def incr(self, key: str, ttl: int, amount: int = 1) -> int:
+        return int(await self._incr(keys=[self._k(key)], args=[ttl, amount]))
 
     @_unavailable_when_down
     async def ttl(self, key: str) -> int:

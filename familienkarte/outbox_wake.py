@@ -28,7 +28,6 @@ log = logging.getLogger("familienkarte.outbox_wake")
 Waker = Callable[[Sequence[Any]], None]
 
 _PENDING_KEY = "fk_outbox_wake_pending"
-_HOOKED_KEY = "fk_outbox_wake_hooked"
 _wakers: dict[str, Waker] = {}
 
 
@@ -47,13 +46,14 @@ def wake_after_commit(session: Session, topic: str, ids: Iterable[Hashable]) -> 
     for item in ids:
         if item not in bucket:
             bucket.append(item)
-    if not session.info.get(_HOOKED_KEY):
-        session.info[_HOOKED_KEY] = True
-        event.listen(session, "after_commit", _after_commit)
-        event.listen(session, "after_rollback", _after_rollback)
 
 
+# Listened to on every session once, rather than on each session that wakes: adding a listener to a session costs
+# more than the rest of a till's redemption around it. Sessions that wake nothing pay a dictionary lookup.
+@event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if _PENDING_KEY not in session.info:
+        return
     pending: dict[str, list[Hashable]] = session.info.pop(_PENDING_KEY, {})
     for topic, ids in pending.items():
         waker = _wakers.get(topic)
@@ -66,6 +66,7 @@ def _after_commit(session: Session) -> None:
             log.exception("waker for %s failed", topic)
 
 
+@event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
 

@@ -7,6 +7,7 @@ list. Unknown ``FK_`` variables and bad values stop the start with one line nami
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import secrets
@@ -133,6 +134,27 @@ def _parse_rate(name: str, raw: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+def _parse_token(name: str, raw: str) -> str:
+    if len(raw) < 32 or any(ch.isspace() for ch in raw):
+        raise ConfigError(f"{name}: expected a random value of 32+ characters without spaces")
+    return raw
+
+
+def _parse_forwarded_ips(name: str, raw: str) -> str:
+    """Comma-separated addresses or networks (CIDR) of the proxies whose X-Forwarded-* headers are believed, or *."""
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    if not entries:
+        raise ConfigError(f"{name}: expected addresses or networks such as 10.0.0.0/8, or *")
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name}: {entry!r} is no IP address or network (CIDR)") from None
+    return ",".join(entries)
+
+
 def _setting(default: Any, parse: Callable[[str, str], Any], doc: str) -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
@@ -215,6 +237,14 @@ class Settings:
         _parse_rate,
         "Card numbers typed by hand per API key or cashier session, as requests/seconds: tight, since nothing but "
         "the number protects a card against guessing.",
+    )
+    forwarded_allow_ips: str = _setting(
+        "127.0.0.1",
+        _parse_forwarded_ips,
+        "Proxies (addresses or CIDR networks, comma-separated, or *) whose X-Forwarded-For and -Proto are believed.",
+    )
+    metrics_token: str = _setting(
+        "", _parse_token, "Bearer token for GET /metrics (32+ characters); default: none, /metrics answers 404."
     )
     city: str = _setting(
         "koeln", _parse_city, "The city: koeln, hamm or the path of a TOML file (see City configuration in the README)."

@@ -5,6 +5,11 @@ bad row is written, in the caller's transaction, so a failed import leaves the p
 report names every problem with its line (the header is line 1) and column, so that the person importing can fix
 the file in one go. Stops (``location_type`` 0 or empty) and stations (1) are imported; entrances, generic
 nodes and boarding areas (2, 3, 4) are points inside a station that families do not look for, and are skipped.
+
+The file may also be the GTFS feed itself, a zip file: only its ``stops.txt`` is read, in memory, never unpacked to
+disk. A feed comes from outside, so the zip file is refused when it holds too many files, a name that would lead
+out of a folder (``../``, ``/etc``), a ``stops.txt`` that unpacks to more than the limit or far more than its packed
+size (a zip bomb), or a ``stops.txt`` that is itself a zip file.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +31,13 @@ from familienkarte.db import utcnow
 from familienkarte.partners.models import TransitStop
 
 MAX_BYTES: Final = 50 * 1024 * 1024
+# A GTFS feed (a zip file) holds a few dozen files, and compressed CSV text is rarely a tenth of its size; a zip
+# file beyond these limits is not a feed but an attack (a zip bomb, or a directory walk for someone who unpacks it).
+MAX_FEED_BYTES: Final = 1024 * 1024 * 1024
+MAX_ZIP_MEMBERS: Final = 1000
+MAX_COMPRESSION_RATIO: Final = 100
+ZIP_MAGIC: Final = b"PK\x03\x04"
+STOPS_FILE: Final = "stops.txt"
 REQUIRED_COLUMNS: Final = ("stop_id", "stop_name", "stop_lat", "stop_lon")
 STOP_TYPES: Final = {"": "stop", "0": "stop", "1": "station"}
 # Entrance or exit, generic node, boarding area: parts of a station, not places to walk to.
@@ -108,20 +122,99 @@ def read_stops(
 
 
 def _read(source: str | Path | BinaryIO, max_bytes: int) -> tuple[bytes, ImportProblem | None]:
+    """The bytes of the stops.txt at ``source``, which is either that file or a GTFS feed (a zip file) holding it."""
     too_large = ImportProblem(f"The file is larger than {_size(max_bytes)}, the limit for a stops.txt.")
     if isinstance(source, str | Path):
         path = Path(source)
         try:
-            if path.stat().st_size > max_bytes:
-                return b"", too_large
             with path.open("rb") as handle:
+                if handle.read(len(ZIP_MAGIC)) == ZIP_MAGIC:
+                    return _read_feed(handle, path.stat().st_size, max_bytes)
+                if path.stat().st_size > max_bytes:
+                    return b"", too_large
+                handle.seek(0)
                 data = handle.read(max_bytes + 1)
         except OSError as exc:
             return b"", ImportProblem(f"Cannot read the file: {exc.strerror or exc}.")
     else:
         data = source.read(max_bytes + 1)
+        if data.startswith(ZIP_MAGIC):
+            # A stream cannot seek: the zip file is read into memory, up to the feed's limit.
+            data += source.read(MAX_FEED_BYTES + 1 - len(data))
+            return _read_feed(io.BytesIO(data), len(data), max_bytes)
     if len(data) > max_bytes:
         return b"", too_large
+    return data, None
+
+
+def _unsafe_name(name: str) -> bool:
+    """A member name that would be written outside the folder it is unpacked in."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":") or "\x00" in name
+
+
+def _read_feed(handle: BinaryIO, size: int, max_bytes: int) -> tuple[bytes, ImportProblem | None]:
+    """The stops.txt of a GTFS feed, read from the zip file in memory after checking the zip file's shape."""
+
+    def refuse(message: str) -> tuple[bytes, ImportProblem]:
+        return b"", ImportProblem(message)
+
+    if size > MAX_FEED_BYTES:
+        return refuse(f"The zip file is larger than {_size(MAX_FEED_BYTES)}, the limit for a GTFS feed.")
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_ZIP_MEMBERS:
+                return refuse(
+                    f"The zip file holds {len(members)} files; a GTFS feed has at most {MAX_ZIP_MEMBERS}. "
+                    "Please use the feed as its publisher offers it."
+                )
+            unsafe = next((m.filename for m in members if _unsafe_name(m.filename)), None)
+            if unsafe is not None:
+                return refuse(
+                    f"The zip file holds a file named {unsafe!r}, which points outside the feed's folder; "
+                    "it was not read."
+                )
+            stops = [m for m in members if m.filename == STOPS_FILE]
+            if not stops:
+                nested = next((m.filename for m in members if m.filename.lower().endswith(".zip")), None)
+                hint = f" It holds another zip file, {nested!r}: unpack that one first." if nested else ""
+                return refuse(f"The zip file has no {STOPS_FILE} at its top level.{hint}")
+            if len(stops) > 1:
+                return refuse(f"The zip file holds {STOPS_FILE} {len(stops)} times; it must hold it once.")
+            member = stops[0]
+            if member.flag_bits & 0x1:
+                return refuse(f"{STOPS_FILE} in the zip file is encrypted; please use an unencrypted feed.")
+            if member.file_size > max_bytes:
+                return refuse(
+                    f"{STOPS_FILE} in the zip file unpacks to more than {_size(max_bytes)}, the limit for a stops.txt."
+                )
+            if member.file_size > MAX_COMPRESSION_RATIO * max(member.compress_size, 1):
+                return refuse(
+                    f"{STOPS_FILE} in the zip file unpacks to more than {MAX_COMPRESSION_RATIO} times its packed size; "
+                    "a real feed does not, so it was not read."
+                )
+            with archive.open(member) as stream:
+                # The zip module stops at the declared size and checks the CRC, so a lying header fails here.
+                data = stream.read(max_bytes + 1)
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+        OSError,
+        EOFError,
+        ValueError,
+    ) as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        return refuse(f"The zip file is damaged or packed in a way that cannot be read{detail}.")
+    if len(data) > max_bytes:
+        return refuse(
+            f"{STOPS_FILE} in the zip file unpacks to more than {_size(max_bytes)}, the limit for a stops.txt."
+        )
+    if data.startswith(ZIP_MAGIC):
+        return refuse(f"{STOPS_FILE} in the zip file is itself a zip file; please unpack it first.")
     return data, None
 
 

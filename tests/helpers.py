@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
 import time
 import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy.orm import Session
 
 from familienkarte.accounts.models import User
 from familienkarte.accounts.sessions import cookie_name
+from familienkarte.benefits.models import Benefit
+from familienkarte.partners.models import Location, Partner
 from familienkarte.runtime import Runtime
 from familienkarte.settings import Settings, load_settings
 
@@ -71,3 +77,77 @@ def make_test_settings(data_dir: Path, database_url: str, **extra: str) -> Setti
         env["FK_REDIS_URL"] = os.environ["FK_REDIS_URL"]
         env["FK_REDIS_PREFIX"] = f"fktest:{uuid.uuid4().hex[:12]}:"
     return load_settings(env)
+
+
+# --- partners, locations and benefits for the statistics tests ---
+
+# When the partners, locations and benefits are set up: long before the tests' facts (the tests' clock is in the
+# past, and a rollup rebuild looks for locations and benefits changed since its last run).
+SET_UP_AT = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class MadePartner:
+    id: uuid.UUID
+    locations: tuple[uuid.UUID, ...]
+    benefits: tuple[uuid.UUID, ...]
+
+
+def make_partner(
+    s: Session,
+    name: str,
+    locations: Sequence[tuple[str, str | None]] = (),
+    benefits: Sequence[Mapping[str, Any]] = (),
+) -> MadePartner:
+    """An approved partner with its locations, each (name, district), and its benefits: published free entries
+    of category "culture" unless a benefit's fields say otherwise (``{"category": "sport", "title": {...}}``).
+    Locations and benefits are set up at ``SET_UP_AT`` unless their fields say otherwise."""
+    partner = Partner(name=name, status="approved")
+    s.add(partner)
+    s.flush()
+    since = {"created_at": SET_UP_AT, "updated_at": SET_UP_AT}
+    places = [Location(partner_id=partner.id, name=place, district=district, **since) for place, district in locations]
+    defaults = {"category": "culture", "kind": "free_entry", "status": "published", **since}
+    offers = [Benefit(partner_id=partner.id, **{**defaults, **fields}) for fields in benefits]
+    s.add_all([*places, *offers])
+    s.flush()
+    return MadePartner(partner.id, tuple(place.id for place in places), tuple(offer.id for offer in offers))
+
+
+@dataclass(frozen=True)
+class Place:
+    """The zoo of the rollup tests."""
+
+    partner_id: uuid.UUID
+    centre: uuid.UUID  # a location in "Innenstadt"
+    outskirts: uuid.UUID  # a location without a district
+    culture: uuid.UUID  # a benefit of category "culture"
+    sport: uuid.UUID  # a benefit of category "sport"
+
+
+def make_place(db: Callable[[], Session]) -> Place:
+    """The zoo: a partner with a location in "Innenstadt", one without a district, a culture and a sport benefit."""
+    with db() as s, s.begin():
+        zoo = make_partner(
+            s,
+            "Zoo Köln",
+            [("Zoo", "Innenstadt"), ("Zoo Außenstelle", None)],
+            [{"category": "culture"}, {"category": "sport"}],
+        )
+    centre, outskirts = zoo.locations
+    culture, sport = zoo.benefits
+    return Place(zoo.id, centre, outskirts, culture, sport)
+
+
+# A second household's application (fields over those of tests.integration.test_applications.form()).
+OTHER_FAMILY = {
+    "adult-0-first_name": "Lena",
+    "adult-0-last_name": "Schwarzkopf",
+    "adult-0-email": "lena.schwarzkopf@example.org",
+    "adult-1-first_name": "Tomasz",
+    "adult-1-last_name": "Nowak",
+    "adult-1-email": "tomasz.nowak@example.org",
+    "child-0-first_name": "Mila",
+    "street": "Subbelrather Straße",
+    "house_number": "7",
+}

@@ -17,6 +17,7 @@ from familienkarte.accounts.guards import roles_opt
 from familienkarte.accounts.principal import Principal, RequestMeta
 from familienkarte.accounts.roles import ALL_ROLES, Role
 from familienkarte.db import Tx
+from familienkarte.web.problems import BAD_REQUEST
 
 KEY_MANAGERS = roles_opt(Role.PARTNER_OWNER, Role.ADMIN, Role.PARTNER_MANAGER)
 
@@ -29,6 +30,7 @@ def _problem(description: str) -> ResponseSpec:
 
 NOT_SIGNED_IN = {401: _problem("No valid API key or session.")}
 KEY_PROBLEMS = {
+    400: BAD_REQUEST,
     **NOT_SIGNED_IN,
     403: _problem("Not allowed: a cashier, another role, an API key, or a missing CSRF token (`csrf_failed`)."),
     404: _problem("No such partner or key, or one of another partner."),

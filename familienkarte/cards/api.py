@@ -21,6 +21,7 @@ from familienkarte.cards import credentials
 from familienkarte.city import load_city
 from familienkarte.db import Tx, utcnow
 from familienkarte.runtime import Runtime
+from familienkarte.web.problems import BAD_REQUEST
 
 
 def _problem(description: str) -> ResponseSpec:
@@ -121,6 +122,7 @@ class MyCardController(Controller):
         f"{credentials.PHONE_LIFETIME.days} days at most and never past the card. Each adult may have "
         f"{credentials.MAX_PHONE_DEVICES} active phones. Send the `X-CSRF-Token` header.",
         responses={
+            400: BAD_REQUEST,
             **NOT_ALLOWED,
             409: _problem("The card is not active (`card_not_active`), or too many phones (`too_many_devices`)."),
             422: _problem("The device key or name was refused; see `errors` (`device_key`, `device_name`)."),
@@ -150,6 +152,7 @@ class MyCardController(Controller):
         description="A fresh credential for the same device key and status entry, for a phone that is online. "
         "Only for the signed-in adult's own phones; others answer 404 (`credential_not_found`).",
         responses={
+            400: BAD_REQUEST,
             **NOT_ALLOWED,
             404: _problem("No such phone of yours (`credential_not_found`)."),
             409: _problem("The card is not active (`card_not_active`) or the phone was removed."),

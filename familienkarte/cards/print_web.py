@@ -84,9 +84,14 @@ class StaffPrintController(Controller):
 
     @get("/{job_id:uuid}/card.pdf")
     async def download(
-        self, card_id: FromPath[uuid.UUID], job_id: FromPath[uuid.UUID], tx: NamedDependency[Tx]
+        self,
+        card_id: FromPath[uuid.UUID],
+        job_id: FromPath[uuid.UUID],
+        tx: NamedDependency[Tx],
+        principal: NamedDependency[Principal],
+        meta: NamedDependency[RequestMeta],
     ) -> Response[bytes]:
-        return _pdf(await tx.read(lambda s: printing.staff_print_pdf(s, card_id, job_id)))
+        return _pdf(await tx.run(lambda s: printing.staff_print_pdf(s, card_id, job_id, viewer=principal, meta=meta)))
 
 
 ROUTES: list[Any] = [FamilyPrintController, StaffPrintController]

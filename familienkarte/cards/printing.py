@@ -525,10 +525,23 @@ def family_print_pdf(
 
 
 def staff_print_pdf(
-    session: Session, card_id: uuid.UUID, job_id: uuid.UUID, now: dt.datetime | None = None
+    session: Session,
+    card_id: uuid.UUID,
+    job_id: uuid.UUID,
+    now: dt.datetime | None = None,
+    *,
+    viewer: Principal | None = None,
+    meta: RequestMeta | None = None,
 ) -> PrintedCardPdf:
-    """The PDF of a printed card of ``card_id`` for staff (to post it), while its credential is active."""
+    """The PDF of a printed card of ``card_id`` for staff (to post it), while its credential is active.
+
+    With ``viewer``, the download is recorded in the audit log (the card shows the family's names)."""
     job = session.get(PrintJob, job_id)
     if job is None or job.card_id != card_id:
         raise PrintJobNotFound()
-    return _download(session, job, now or utcnow())
+    pdf = _download(session, job, now or utcnow())
+    if viewer is not None:
+        audit.record(
+            session, viewer, "card.print_downloaded", "print_job", job.id, details={"card_id": str(card_id)}, meta=meta
+        )
+    return pdf

@@ -729,9 +729,17 @@ STATUS_FILTERS = ("open", *(s.value for s in ApplicationStatus), "all")
 
 
 def list_applications(
-    session: Session, *, status: str | None = None, page: int = 1, per_page: int = PER_PAGE
+    session: Session,
+    *,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    viewer: Principal | None = None,
+    meta: RequestMeta | None = None,
 ) -> ApplicationPage:
-    """Applications oldest first; ``open`` (the default) means submitted or waiting for information."""
+    """Applications oldest first; ``open`` (the default) means submitted or waiting for information.
+
+    With ``viewer``, the reading is recorded in the audit log (the list shows the adults' names)."""
     status = status or "open"
     if status not in STATUS_FILTERS:
         raise InvalidInput.one("status", N_("Please choose one of the listed states."))
@@ -767,15 +775,35 @@ def list_applications(
                 tier_claimed=household.tier_claimed,
             )
         )
+    if viewer is not None:
+        audit.record(
+            session,
+            viewer,
+            "application.listed",
+            "application",
+            None,
+            details={"status": status, "page": page},
+            meta=meta,
+        )
     return ApplicationPage(rows, total, page, per_page, status)
 
 
 def application_detail(
-    session: Session, city: City, application_id: uuid.UUID, *, today: dt.date | None = None
+    session: Session,
+    city: City,
+    application_id: uuid.UUID,
+    *,
+    today: dt.date | None = None,
+    viewer: Principal | None = None,
+    meta: RequestMeta | None = None,
 ) -> ApplicationDetail:
-    """Everything staff need to decide: the facts, the rules checked today, the tier number, the card if any."""
+    """Everything staff need to decide: the facts, the rules checked today, the tier number, the card if any.
+
+    With ``viewer``, the reading is recorded in the audit log (``application.viewed``): staff reading personal data."""
     today = today or city.today()
     record, household = _load(session, application_id)
+    if viewer is not None:
+        audit.record(session, viewer, "application.viewed", "application", record.id, meta=meta)
     decided_by = session.get(User, record.decided_by_id) if record.decided_by_id else None
     card = session.scalar(select(Card).where(Card.application_id == record.id))
     children = [

@@ -22,6 +22,7 @@ from familienkarte.catalogue import services
 from familienkarte.city import load_city
 from familienkarte.db import Tx
 from familienkarte.runtime import Runtime
+from familienkarte.web.problems import BAD_REQUEST
 
 MAX_AGE = 300
 PUBLIC_HEADERS = [
@@ -154,9 +155,10 @@ def _param(description: str, example: str | None = None) -> Any:
 
 
 BAD_QUERY = {
+    400: BAD_REQUEST,
     422: _problem(
         "A parameter was refused (`invalid_input`); `errors` names each one (`field`: the parameter) with a message."
-    )
+    ),
 }
 
 
@@ -225,7 +227,7 @@ class CatalogueApi(Controller):
         "/benefits/{benefit_id:uuid}",
         summary="One benefit",
         description="A published benefit of an approved partner; any other answers 404.",
-        responses={404: _problem("No such benefit, or it is not published (`not_found`).")},
+        responses={400: BAD_REQUEST, 404: _problem("No such benefit, or it is not published (`not_found`).")},
     )
     async def get_benefit(
         self, benefit_id: FromPath[uuid.UUID], tx: NamedDependency[Tx], runtime: NamedDependency[Runtime]

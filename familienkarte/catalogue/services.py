@@ -117,6 +117,14 @@ class CatalogueQuery:
         return f"{path}?{urlencode(params)}" if params else path
 
 
+def web_link(address: str | None) -> str | None:
+    """A partner's website as a link target: http(s) only, whatever got into the database (an import, an old row),
+    so a ``javascript:`` or ``data:`` address never becomes a link."""
+    if not address or not address.strip().lower().startswith(("https://", "http://")):
+        return None
+    return address.strip()
+
+
 def _text(params: Mapping[str, Any], name: str) -> str | None:
     value = params.get(name)
     if value is None:
@@ -549,7 +557,7 @@ def partner_page(session: Session, partner_id: uuid.UUID, *, locale: str, today:
         category=category,
         category_label=i18n.gettext(CATEGORIES[category]) if category in CATEGORIES else None,
         description=rules.localized(partner.description or {}, locale),
-        website=partner.website,
+        website=web_link(partner.website),
         logo_url=f"/partners/{partner.id}/logo" if partner.logo else None,
         locations=views,
         benefits=_cards(session, [(row[0], row[1]) for row in rows], locale),

@@ -18,6 +18,7 @@ from familienkarte.credentials.fk1 import IssuerKey
 from familienkarte.credentials.jwks import jwks
 from familienkarte.db import Tx, utcnow
 from familienkarte.runtime import Runtime
+from familienkarte.web.problems import BAD_REQUEST
 
 JWKS_MAX_AGE = 300
 JWKS_MEDIA_TYPE = "application/jwk-set+json"
@@ -81,12 +82,13 @@ async def jwks_document(tx: NamedDependency[Tx]) -> Jwks:
     "base64url zlib-compressed entries: 0 valid, 1 revoked, 2 suspended). A change made to an entry is in "
     "every download that starts after it. Unknown list: 404.",
     responses={
+        400: BAD_REQUEST,
         404: ResponseSpec(
             data_container=Problem,
             media_type="application/problem+json",
             description="There is no such status list (`status_list_not_found`).",
             generate_examples=False,
-        )
+        ),
     },
 )
 async def status_list(list_id: FromPath[int], tx: NamedDependency[Tx], runtime: NamedDependency[Runtime]) -> str:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
 from familienkarte.cards.models import Card, CardStatus
@@ -41,6 +42,9 @@ from familienkarte.events.services import (
     emit,
 )
 from familienkarte.redemptions.models import Redemption, VerificationEvent
+
+if TYPE_CHECKING:
+    import psycopg
 
 # A card in one of these states does not count as active in the months after it changed to it.
 _STOPPED = (CardStatus.REVOKED.value, CardStatus.SUSPENDED.value)
@@ -75,14 +79,34 @@ def write_verifications(connection: Connection, rows: Sequence[dict[str, Any]]) 
     steady stream at a till, and the relay's next tick (15 s) is soon enough for statistics."""
     if not rows:
         return
-    # One compiled statement for every batch (executemany), rather than a new multi-row VALUES per batch size.
-    connection.execute(insert(VerificationEvent), list(rows))
+    if connection.dialect.driver == "psycopg":
+        _copy_verifications(connection, rows)
+    else:
+        # One compiled statement for every batch (executemany), rather than a new multi-row VALUES per batch size.
+        connection.execute(insert(VerificationEvent), list(rows))
     hours = sorted({_hour(row["at"]) for row in rows})
     connection.execute(
         insert(OutboxEvent).values(
             id=uuid.uuid4(), kind=VERIFICATIONS_RECORDED, payload={"hours": hours}, created_at=utcnow(), attempts=0
         )
     )
+
+
+_COPY_COLUMNS: Final = ("partner_id", "location_id", "reason", "presentation", "at")
+
+
+def _copy_verifications(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """PostgreSQL's COPY, in ``connection``'s transaction: a fifth of the CPU of an executemany per row, which the
+    web process's writer thread otherwise takes from the tills' requests. A refused row (its partner or location
+    deleted meanwhile) fails the whole COPY as an IntegrityError, like the INSERT would."""
+    dbapi = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
+    columns = ", ".join(_COPY_COLUMNS)
+    try:
+        with dbapi.cursor() as cursor, cursor.copy(f"COPY verification_events ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row[column] for column in _COPY_COLUMNS))
+    except connection.dialect.loaded_dbapi.IntegrityError as exc:
+        raise IntegrityError("COPY verification_events", None, exc) from exc
 
 
 def card_changed(card: Card, now: dt.datetime, since: dt.datetime | dt.date | None = None) -> None:

@@ -23,12 +23,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from familienkarte import i18n
+from familienkarte.mail.bidi import TRAILING, URL, ltr_tokens
 
 TEMPLATE_DIR: Final = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_TITLE: Final = "Familienkarte"
-# A web address in running text; the punctuation that usually ends a sentence is not part of it.
-_URL: Final = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
-_TRAILING: Final = ".,;:!?)]}»“”’'"
 _PARAGRAPH_BREAK: Final = re.compile(r"\n[ \t]*\n+")
 
 # The language the template being rendered is written in (also one without a catalogue, such as Arabic, whose
@@ -90,28 +88,44 @@ def render(template: str, *, locale: str, subject: str, title: str, **context: A
         )
 
 
-def linkify(text: str) -> Markup:
-    """``text`` escaped, with every web address in it a link to itself."""
+def _url_spans(text: str) -> Iterator[tuple[int, int]]:
+    for match in URL.finditer(text):
+        end = match.start() + len(match.group(0).rstrip(TRAILING))
+        if end > match.start():
+            yield match.start(), end
+
+
+def linkify(text: str, isolate: bool = False) -> Markup:
+    """``text`` escaped, with every web address in it a link to itself. ``isolate`` (for a language written right
+    to left): every left-to-right token (``familienkarte.mail.bidi``), a link included, in ``<bdi dir="ltr">``."""
     out: list[Markup | str] = []
     position = 0
-    for match in _URL.finditer(text):
-        url = match.group(0).rstrip(_TRAILING)
-        if not url:
-            continue
-        start, end = match.start(), match.start() + len(url)
+    for start, end in ltr_tokens(text) if isolate else _url_spans(text):
+        token = text[start:end]
+        shown = (
+            Markup('<a href="%s" style="color:#0b4f8a;text-decoration:underline;">%s</a>') % (token, token)
+            if URL.fullmatch(token)
+            else escape(token)
+        )
         out.append(escape(text[position:start]))
-        out.append(Markup('<a href="%s" style="color:#0b4f8a;text-decoration:underline;">%s</a>') % (url, url))
+        out.append(Markup('<bdi dir="ltr">%s</bdi>') % shown if isolate else shown)
         position = end
     out.append(escape(text[position:]))
     return Markup("").join(out)
 
 
-def paragraphs(text: str) -> list[Markup]:
-    """The blocks of a plain text (separated by blank lines) as HTML: escaped, links made, lines kept."""
+def paragraphs(text: str, isolate: bool = False) -> list[Markup]:
+    """The blocks of a plain text (separated by blank lines) as HTML: escaped, links made, lines kept; with
+    ``isolate``, left-to-right tokens isolated (see ``linkify``)."""
     blocks = [block.strip("\n") for block in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n"))]
-    return [Markup("<br>\n").join(linkify(line) for line in block.split("\n")) for block in blocks if block.strip()]
+    return [
+        Markup("<br>\n").join(linkify(line, isolate) for line in block.split("\n")) for block in blocks if block.strip()
+    ]
 
 
 def html_for_text(body_text: str, *, subject: str, locale: str, title: str) -> str:
     """The HTML part of an e-mail written as plain text."""
-    return render("mail/message.html", locale=locale, subject=subject, title=title, paragraphs=paragraphs(body_text))
+    isolate = i18n.text_direction(locale) == "rtl"
+    return render(
+        "mail/message.html", locale=locale, subject=subject, title=title, paragraphs=paragraphs(body_text, isolate)
+    )

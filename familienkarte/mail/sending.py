@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from familienkarte import i18n
 from familienkarte.city import load_city
+from familienkarte.mail.bidi import plain_text
 from familienkarte.mail.html import header_title, html_for_text
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def compose(email: Email, sender: str, domain: str, *, city_name: str = "") -> E
     """The message exactly as it goes out; the same for every attempt at the same e-mail.
 
     An e-mail that knows its language goes out as multipart/alternative: the text, and HTML (the caller's, or
-    the text laid out by ``familienkarte.mail.html`` with ``city_name`` as its header). Attachments wrap that in
+    the text laid out by ``familienkarte.mail.html`` with ``city_name`` as its header). In a language written
+    right to left, both parts isolate the left-to-right tokens (``familienkarte.mail.bidi``). Attachments wrap that in
     multipart/mixed. An e-mail without a language (queued before languages were recorded) stays plain text.
     """
     message = EmailMessage()
@@ -55,7 +57,8 @@ def compose(email: Email, sender: str, domain: str, *, city_name: str = "") -> E
     message["Date"] = format_datetime(email.created_at)
     message["Message-ID"] = message_id(email.id, domain)
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(email.body_text)
+    # In a language written right to left, card numbers, codes and addresses are isolated as left to right.
+    message.set_content(plain_text(email.body_text, email.locale))
     html = email.body_html
     if not html and email.locale:
         html = html_for_text(

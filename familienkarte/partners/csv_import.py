@@ -47,6 +47,7 @@ from familienkarte.errors import N_, InvalidInput, NotFound, PermissionDenied
 from familienkarte.partners import services
 from familienkarte.partners.models import Location, Partner, PartnerStatus
 from familienkarte.partners.vocabulary import ACCESSIBILITY_FEATURES, CATEGORIES, LEGAL_FORMS, WEEKDAYS
+from familienkarte.spreadsheets import csv_cell
 
 PARTNERS: Final = "partners"
 LOCATIONS: Final = "locations"
@@ -57,10 +58,10 @@ MAX_ROWS: Final = 5000
 MAX_BYTES: Final = 5 * 1024 * 1024
 KEY_MAX: Final = 64
 LIST_SEPARATOR: Final = "|"
-# Spreadsheets evaluate a cell that starts with one of these (CSV injection); written back with an apostrophe.
-FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 YES: Final = frozenset({"yes", "ja", "y", "j", "true", "wahr", "1", "x", "on"})
 NO: Final = frozenset({"", "no", "nein", "n", "false", "falsch", "0", "off"})
+# How Python's csv module says that a cell is over its length limit (often a quotation mark that is never closed).
+_FIELD_TOO_LARGE: Final = "field larger than field limit"
 # Both PostgreSQL sessions importing at once would each miss the other's partners in the duplicate check.
 _IMPORT_LOCK: Final = 7_340_101
 
@@ -333,12 +334,23 @@ def read_rows(kind: str, raw: bytes | None, errors: list[RowError]) -> list[Row]
         except StopIteration:
             break
         except csv.Error as exc:
-            fail(
-                reader.line_num,
-                None,
-                N_("This line cannot be read as CSV (%(problem)s); the lines after it were not checked."),
-                problem=str(exc),
-            )
+            if _FIELD_TOO_LARGE in str(exc):
+                fail(
+                    reader.line_num,
+                    None,
+                    N_(
+                        "A cell in this line is longer than %(max)s characters, or a quotation mark is not closed; "
+                        "the lines after it were not checked."
+                    ),
+                    max=csv.field_size_limit(),
+                )
+            else:
+                fail(
+                    reader.line_num,
+                    None,
+                    N_("This line cannot be read as CSV (%(problem)s); the lines after it were not checked."),
+                    problem=str(exc),
+                )
             break
         if not any(cell.strip() for cell in cells):
             continue
@@ -410,6 +422,8 @@ def _key(kind: str, row: Row, column: str, seen: set[str], errors: list[RowError
         errors.append(
             RowError(kind, row.line, column, N_("Please use at most %(max)s characters here."), {"max": KEY_MAX})
         )
+    elif services._has_control(key):
+        errors.append(RowError(kind, row.line, column, N_("This field contains characters that cannot be used.")))
     elif key in seen:
         errors.append(RowError(kind, row.line, column, N_("The key %(key)s appears more than once."), {"key": key}))
     seen.add(key)
@@ -809,18 +823,12 @@ def _write_partner(
 # Writing CSV back -------------------------------------------------------------------------------------------------
 
 
-def safe_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text: one that could start a formula gets a leading apostrophe."""
-    cell = "" if value is None else str(value)
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
-
-
 def write_csv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
     """A CSV file as German Excel opens it: UTF-8 with a byte order mark, ``;`` separated, every cell safe."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow([safe_cell(name) for name in header])
-    writer.writerows([safe_cell(cell) for cell in row] for row in rows)
+    writer.writerow([csv_cell(name) for name in header])
+    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 

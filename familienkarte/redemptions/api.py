@@ -27,12 +27,14 @@ from familienkarte.accounts.roles import Role
 from familienkarte.benefits.rules import localized
 from familienkarte.city import load_city
 from familienkarte.db import Tx, utcnow
+from familienkarte.errors import DomainError
 from familienkarte.i18n import current_locale, gettext
-from familienkarte.ratelimit import Limiter
+from familienkarte.metrics import channel_of, count_redemption, count_verification
 from familienkarte.redemptions import services
 from familienkarte.redemptions.memory import NeedsDatabase
 from familienkarte.runtime import Runtime
 from familienkarte.web.deps import provide_meta, provide_principal, runtime_of
+from familienkarte.web.problems import BAD_REQUEST
 
 NONCE_HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
@@ -44,11 +46,12 @@ def _problem(description: str) -> ResponseSpec:
     )
 
 
-async def _limit(runtime: Runtime, principal: Principal, *, typed: bool) -> None:
+async def limit_till(runtime: Runtime, principal: Principal, *, typed: int) -> None:
+    """One use of the till's scan limit, and ``typed`` of its limit of card numbers typed by hand."""
     subject = f"key:{principal.api_key_id}" if principal.is_api_key else f"user:{principal.user_id}"
-    await Limiter(runtime.kv, "pos-scan", *runtime.settings.pos_scan_limit).consume(subject)
-    if typed:
-        await Limiter(runtime.kv, "pos-typed", *runtime.settings.pos_typed_limit).consume(subject)
+    await runtime.pos_scan_limiter.consume(subject)
+    for _ in range(typed):
+        await runtime.pos_typed_limiter.consume(subject)
 
 
 _CODE = (
@@ -225,6 +228,7 @@ class VoidCreate(msgspec.Struct, kw_only=True):
 
 
 NOT_ALLOWED = {
+    400: BAD_REQUEST,
     401: _problem("No API key or session."),
     403: _problem(
         "Not a partner's cashier or owner (`forbidden`), or the partner is not approved (`partner_suspended`)."
@@ -269,7 +273,7 @@ class PointOfSaleController(Controller):
     )
     async def verify(self, data: JSONBody[VerificationCreate], till: NamedDependency[TillRequest]) -> VerificationRead:
         runtime, principal = till.runtime, till.principal
-        await _limit(runtime, principal, typed=not data.text and bool(data.card_number))
+        await limit_till(runtime, principal, typed=int(not data.text and bool(data.card_number)))
         city = load_city(runtime.settings.city)
         now = utcnow()
 
@@ -293,6 +297,7 @@ class PointOfSaleController(Controller):
             result = answer(None)
         except NeedsDatabase:
             result = await till.tx.run(answer)
+        count_verification(result.reason, principal)
         return VerificationRead.of(result)
 
     @post(
@@ -321,25 +326,30 @@ class PointOfSaleController(Controller):
         ] = None,
     ) -> Response[RedemptionRead]:
         runtime, principal, meta = till.runtime, till.principal, till.meta
-        await _limit(runtime, principal, typed=not data.text and bool(data.card_number))
+        await limit_till(runtime, principal, typed=int(not data.text and bool(data.card_number)))
         city = load_city(runtime.settings.city)
         nonce = data.client_nonce or idempotency_key
-        result = await till.tx.run(
-            lambda s: services.redeem(
-                s,
-                principal,
-                city,
-                text=data.text,
-                card_number=data.card_number,
-                benefit_id=data.benefit_id,
-                location_id=data.location_id,
-                quantity=data.quantity,
-                client_nonce=nonce,
-                now=utcnow(),
-                meta=meta,
-                memory=runtime.pos_memory,
+        try:
+            result = await till.tx.run(
+                lambda s: services.redeem(
+                    s,
+                    principal,
+                    city,
+                    text=data.text,
+                    card_number=data.card_number,
+                    benefit_id=data.benefit_id,
+                    location_id=data.location_id,
+                    quantity=data.quantity,
+                    client_nonce=nonce,
+                    now=utcnow(),
+                    meta=meta,
+                    memory=runtime.pos_memory,
+                )
             )
-        )
+        except DomainError as refused:
+            count_redemption(refused.code, channel_of(principal))
+            raise
+        count_redemption("replayed" if result.replayed else "recorded", channel_of(principal))
         headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
         return Response(RedemptionRead.of(result), status_code=HTTP_201_CREATED, headers=headers)
 
@@ -365,7 +375,7 @@ class PointOfSaleController(Controller):
         principal: NamedDependency[Principal],
         meta: NamedDependency[RequestMeta],
     ) -> RedemptionRead:
-        await _limit(runtime, principal, typed=False)
+        await limit_till(runtime, principal, typed=0)
         city = load_city(runtime.settings.city)
         result = await tx.run(
             lambda s: services.void(s, principal, city, redemption_id, data.reason, now=utcnow(), meta=meta)

@@ -28,9 +28,9 @@ from familienkarte.accounts.principal import Principal, RequestMeta
 from familienkarte.accounts.roles import Role
 from familienkarte.city import load_city
 from familienkarte.db import Tx, utcnow
-from familienkarte.ratelimit import Limiter
+from familienkarte.metrics import count_redemption
 from familienkarte.redemptions import offline
-from familienkarte.redemptions.api import NOT_ALLOWED
+from familienkarte.redemptions.api import NOT_ALLOWED, limit_till
 from familienkarte.runtime import Runtime
 from familienkarte.web.pages import STATIC_DIR
 
@@ -38,16 +38,6 @@ _CODE = "FK1:eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiI3S1gzUU05VEIiLCJleHA
 _LOCATION = "3f1c2a9e-8d7b-4c55-9a61-0b2e4f6d8a10"
 _BENEFIT = "9b0e6f4a-2c1d-4e8f-b7a5-6d3c2b1a0f9e"
 _NONCE = "5d1e0c9a-7f3b-4a2e-9c8d-1b6f0e3a2d4c"
-
-
-async def _limit(runtime: Runtime, principal: Principal, typed: int) -> None:
-    """One scan for the upload; one typed number for every item that has only a typed number (guessing them
-    through uploads is as limited as through verifications)."""
-    subject = f"key:{principal.api_key_id}" if principal.is_api_key else f"user:{principal.user_id}"
-    await Limiter(runtime.kv, "pos-scan", *runtime.settings.pos_scan_limit).consume(subject)
-    typed_limiter = Limiter(runtime.kv, "pos-typed", *runtime.settings.pos_typed_limit)
-    for _ in range(typed):
-        await typed_limiter.consume(subject)
 
 
 # The offline bundle ---------------------------------------------------------------------------------------------
@@ -316,7 +306,7 @@ class OfflineController(Controller):
         meta: NamedDependency[RequestMeta],
     ) -> UploadRead:
         typed = sum(1 for item in data.redemptions if not item.text and item.card_number)
-        await _limit(runtime, principal, min(typed, offline.MAX_REDEMPTIONS + 1))
+        await limit_till(runtime, principal, typed=min(typed, offline.MAX_REDEMPTIONS + 1))
         city = load_city(runtime.settings.city)
         redemptions = [msgspec.structs.asdict(item) for item in data.redemptions]
         verifications = [msgspec.structs.asdict(item) for item in data.verifications]
@@ -331,6 +321,8 @@ class OfflineController(Controller):
                 meta=meta,
             )
         )
+        for item in result.redemptions:
+            count_redemption("flagged" if item.status == offline.RECORDED and item.flags else item.status, "offline")
         return UploadRead.of(result)
 
 

@@ -30,7 +30,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Final, TypeVar, cast
 
 from sqlalchemy import Table, func, select
@@ -589,7 +589,7 @@ def verify(
         record(event)
     else:
         session = _need_session(session)
-        session.add(VerificationEvent(**asdict(event)))
+        session.add(VerificationEvent(**event.row()))
         stats_events.verifications_recorded(session, [now])
     return Verification(
         reason=checked.reason,

@@ -30,8 +30,8 @@ import logging
 import threading
 import uuid
 from collections import deque
-from dataclasses import asdict, dataclass
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -59,6 +59,16 @@ class VerificationRecord:
     reason: str
     presentation: str | None
     at: dt.datetime
+
+    def row(self) -> dict[str, Any]:
+        """The event as a row of ``verification_events`` (a shallow dict: ``asdict`` deep-copies every value)."""
+        return {
+            "partner_id": self.partner_id,
+            "location_id": self.location_id,
+            "reason": self.reason,
+            "presentation": self.presentation,
+            "at": self.at,
+        }
 
 
 class VerificationLog:
@@ -153,7 +163,7 @@ class VerificationLog:
                     break
                 try:
                     with self._engine.begin() as conn:
-                        write_verifications(conn, [asdict(event) for event in batch])
+                        write_verifications(conn, [event.row() for event in batch])
                 except IntegrityError:
                     # Not an outage: an event the database refuses (its partner or location deleted meanwhile)
                     # must not hold back the others. Written one by one; the refused ones are dropped.
@@ -183,7 +193,7 @@ class VerificationLog:
         for index, event in enumerate(batch):
             try:
                 with self._engine.begin() as conn:
-                    write_verifications(conn, [asdict(event)])
+                    write_verifications(conn, [event.row()])
             except IntegrityError:
                 refused += 1
             except Exception:

@@ -48,10 +48,14 @@ class ApplicationQueueController(Controller):
     async def queue(
         self,
         tx: NamedDependency[Tx],
+        principal: NamedDependency[Principal],
+        meta: NamedDependency[RequestMeta],
         status: Annotated[str | None, QueryParameter(max_length=20)] = None,
         page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
     ) -> Template:
-        listing = await tx.read(lambda s: services.list_applications(s, status=status, page=page))
+        listing = await tx.run(
+            lambda s: services.list_applications(s, status=status, page=page, viewer=principal, meta=meta)
+        )
         return Template(
             "staff_applications/list.html",
             context={"listing": listing, "filters": services.STATUS_FILTERS, "labels": STATUS_LABELS},
@@ -59,10 +63,17 @@ class ApplicationQueueController(Controller):
 
     @get("/{application_id:uuid}")
     async def application(
-        self, tx: NamedDependency[Tx], runtime: NamedDependency[Runtime], application_id: FromPath[uuid.UUID]
+        self,
+        tx: NamedDependency[Tx],
+        runtime: NamedDependency[Runtime],
+        principal: NamedDependency[Principal],
+        meta: NamedDependency[RequestMeta],
+        application_id: FromPath[uuid.UUID],
     ) -> Template:
         city = load_city(runtime.settings.city)
-        detail = await tx.read(lambda s: services.application_detail(s, city, application_id))
+        detail = await tx.run(
+            lambda s: services.application_detail(s, city, application_id, viewer=principal, meta=meta)
+        )
         return Template(
             "staff_applications/detail.html",
             context={"app": detail, "labels": STATUS_LABELS, "city": city, "form": {}, "errors": {}},

@@ -9,9 +9,22 @@ the transaction that rebuilds the days, and never incremented:
 - The week tables (``StatsBenefitWeeks``, ``StatsPartnerFraudWeeks``): per key (benefit, partner, category,
   district; or partner, district) the running total up to the end of every week, Monday to Sunday, from the key's
   first week with facts to the last week of the day table. The total of the whole weeks of a range is the
-  difference of two rows per key. A day rebuilt changes the running totals of its week and of every later one:
-  ``rebuild_weeks`` rewrites them from the earliest week touched with one ``INSERT ... SELECT`` and a window sum,
-  starting from the (unchanged) rows of the week before.
+  difference of two rows per key. A day rebuilt changes the running totals of its week and of every later one.
+
+How a day's rebuild keeps the week tables (``rebuild_weeks``): rewriting every later week of every key costs time
+in proportion to the weeks after the day (seconds for a day months back), so only the rows that change are
+touched. Per key, the week's total is counted afresh from the (rebuilt) day rows of the whole week and compared
+with the total the week table holds for it (its row of the week less its row of the week before); the difference,
+for the keys where there is one, is added to the key's rows of that week and of every later week (one ``UPDATE ...
+FROM``), keys new in the week get their rows from the week up to their first stored one (one ``INSERT ...
+SELECT``), and rows left at zero (a key whose only facts were removed) are deleted. Weeks after the last stored one
+are built (and weeks after the day table's last week deleted) as before, from the last stored row per key.
+
+This adds a difference where the house rule is "rebuilt, not incremented". It stays safe because the difference
+is itself rebuilt (the week's new total from the day rows against the stored one, not a count of events applied),
+it lives in the same transaction as the day's rows, and the nightly reconciliation recounts the week tables of its
+days from the day tables (``week_recount``; a wrong running total carries into every later week, the recent ones
+included) and repairs a difference with ``rewrite_weeks``, which writes every row from a week on afresh.
 
 A location without a district has ``NO_DISTRICT_KEY`` in these tables (a key column cannot be NULL).
 
@@ -22,7 +35,7 @@ right, and their recounts (``*_recount``, for the reconciliation) read the day t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -35,6 +48,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -42,6 +56,7 @@ from sqlalchemy import (
     select,
     type_coerce,
     union_all,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -79,42 +94,41 @@ def district_key(column: Any) -> ColumnElement[Any]:
 # --- the area tables ---
 
 
-def redemptions_area(rows: FromClause) -> Select[Any]:
-    """``rows`` (the columns of ``StatsRedemptions``) added up per day, category and district."""
-    district = district_key(rows.c.district)
-    return select(
-        rows.c.day,
-        rows.c.category,
-        district.label("district"),
-        func.sum(rows.c.redemptions).label("redemptions"),
-        func.sum(rows.c.quantity).label("quantity"),
-    ).group_by(rows.c.day, rows.c.category, district)
+@dataclass(frozen=True)
+class AreaTable:
+    """A table of a day table's rows added up per day, ``by`` (category or reason) and district."""
+
+    table: Any
+    source: Any
+    by: str
+    measures: tuple[str, ...]
+
+    def recount(self, rows: FromClause) -> Select[Any]:
+        """``rows`` (with the columns of the day table) added up as the area table keeps them."""
+        district = district_key(rows.c.district)
+        return select(
+            rows.c.day,
+            rows.c[self.by],
+            district.label("district"),
+            *(func.sum(rows.c[name]).label(name) for name in self.measures),
+        ).group_by(rows.c.day, rows.c[self.by], district)
 
 
-def verifications_area(rows: FromClause) -> Select[Any]:
-    """``rows`` (the columns of ``StatsVerifications``) added up per day, reason and district."""
-    district = district_key(rows.c.district)
-    return select(
-        rows.c.day,
-        rows.c.reason,
-        district.label("district"),
-        func.sum(rows.c.verifications).label("verifications"),
-    ).group_by(rows.c.day, rows.c.reason, district)
+REDEMPTIONS_AREA: Final = AreaTable(StatsRedemptionsArea, StatsRedemptions, "category", ("redemptions", "quantity"))
+VERIFICATIONS_AREA: Final = AreaTable(StatsVerificationsArea, StatsVerifications, "reason", ("verifications",))
+AREA_TABLES: Final = (REDEMPTIONS_AREA, VERIFICATIONS_AREA)
 
 
-def _day_rows(table: Any, day: dt.date) -> FromClause:
-    return select(table).where(table.day == day).subquery()
+def _insert_area(session: Session, spec: AreaTable, rows: FromClause) -> None:
+    query = spec.recount(rows)
+    session.execute(insert(spec.table).from_select([column.name for column in query.selected_columns], query))
 
 
 def rebuild_area_day(session: Session, day: dt.date) -> None:
     """The area rows of ``day`` again from its rows in the day tables (rebuilt right before)."""
-    for area, source, recount in (
-        (StatsRedemptionsArea, StatsRedemptions, redemptions_area),
-        (StatsVerificationsArea, StatsVerifications, verifications_area),
-    ):
-        session.execute(delete(area).where(area.day == day))
-        query = recount(_day_rows(source, day))
-        session.execute(insert(area).from_select([column.name for column in query.selected_columns], query))
+    for spec in AREA_TABLES:
+        session.execute(delete(spec.table).where(spec.table.day == day))
+        _insert_area(session, spec, select(spec.source).where(spec.source.day == day).subquery())
 
 
 # --- the week tables ---
@@ -257,11 +271,109 @@ def _rebuild_week_table(session: Session, spec: WeekTable, first_week: dt.date) 
     session.execute(insert(table).from_select(["week", *spec.keys, *spec.measures], query))
 
 
-def rebuild_weeks(session: Session, first_day: dt.date) -> None:
-    """The running totals of ``first_day``'s week and every later one again from the day tables (rebuilt before,
-    in this transaction): after any change of the day rows on or after ``first_day``."""
+def rewrite_weeks(session: Session, first_day: dt.date) -> None:
+    """Every running total of ``first_day``'s week and of every later one written afresh from the day tables (the
+    repair of the reconciliation: it does not trust the stored rows of those weeks)."""
     for spec in WEEK_TABLES:
         _rebuild_week_table(session, spec, monday(first_day))
+
+
+def _same_key(spec: WeekTable, one: Any, other: Any) -> ColumnElement[bool]:
+    return and_(*(one.c[name] == other.c[name] for name in spec.keys))
+
+
+def _week_difference(session: Session, spec: WeekTable, week: dt.date) -> Any:
+    """Per key whose total of ``week`` in the day table differs from the one the week table holds: the difference
+    of each measure (the day table's total less the stored one)."""
+    source: Any = spec.source.__table__
+    stored: Any = spec.table.__table__.alias("stored")
+    counted = select(
+        *spec.key_columns(),
+        *(value.label(name) for value, name in zip(spec.measure_columns(), spec.measures, strict=True)),
+    ).where(source.c.day >= week, source.c.day < week + WEEK)
+    held = select(*(stored.c[name] for name in spec.keys), *(-stored.c[name] for name in spec.measures)).where(
+        stored.c.week == week
+    )
+    # The week table is dense: a key with a row in the week before has one in the week.
+    before = select(*(stored.c[name] for name in spec.keys), *(stored.c[name] for name in spec.measures)).where(
+        stored.c.week == week - WEEK
+    )
+    parts = union_all(counted, held, before).subquery("parts")
+    sums = [func.sum(parts.c[name]) for name in spec.measures]
+    keys = [parts.c[name] for name in spec.keys]
+    return (
+        select(*keys, *(value.label(name) for value, name in zip(sums, spec.measures, strict=True)))
+        .group_by(*keys)
+        .having(or_(*(value != 0 for value in sums)))
+        .subquery("difference")
+    )
+
+
+def _add_week_difference(session: Session, spec: WeekTable, week: dt.date, stored_last: dt.date) -> None:
+    """Bring the running totals of ``week`` and of every later week (up to ``stored_last``) to the day table's
+    total of ``week``, touching only the keys whose total changed."""
+    table: Any = spec.table.__table__
+    difference = _week_difference(session, spec, week)
+    session.execute(
+        update(table)
+        .where(table.c.week >= week, _same_key(spec, table, difference))
+        .values({name: table.c[name] + difference.c[name] for name in spec.measures})
+    )
+    # Keys without a row in the week (none before it either): rows from the week to the key's first stored one.
+    grid = _week_grid(session, week, stored_last)
+    stored: Any = table.alias("stored")
+    fresh = _week_difference(session, spec, week)
+    new_key = ~exists().where(stored.c.week == week, _same_key(spec, stored, fresh))
+    missing = ~exists().where(stored.c.week == grid.c.week, _same_key(spec, stored, fresh))
+    rows = (
+        select(grid.c.week, *(fresh.c[name] for name in spec.keys), *(fresh.c[name] for name in spec.measures))
+        .select_from(fresh)
+        .join(grid, grid.c.week >= _date(session, week))
+        .where(new_key, missing)
+    )
+    session.execute(insert(table).from_select(["week", *spec.keys, *spec.measures], rows))
+    # A key whose facts up to a week were all removed has nothing to total there: no row, as a build from scratch.
+    first = table.c[spec.measures[0]]
+    emptied = select(func.count()).where(table.c.week == week, first == 0)
+    if session.scalar(emptied):
+        zero: Any = table.alias("zero")
+        session.execute(
+            delete(table).where(
+                table.c.week >= week,
+                first == 0,
+                exists().where(zero.c.week == week, zero.c[spec.measures[0]] == 0, _same_key(spec, zero, table)),
+            )
+        )
+
+
+def _update_week_table(session: Session, spec: WeekTable, weeks: Sequence[dt.date]) -> None:
+    stored = last_week(session, spec)
+    if stored is None:
+        first = _as_date(session.scalar(select(func.min(spec.source.day))))
+        if first is not None:
+            _rebuild_week_table(session, spec, monday(first))
+        return
+    final_day = last_day(session, spec)
+    if final_day is None:
+        session.execute(delete(spec.table))
+        return
+    final = monday(final_day)
+    for week in weeks:
+        # Weeks after the stored ones are built below; weeks after the day table's last one are deleted there.
+        if week <= min(stored, final):
+            _add_week_difference(session, spec, week, stored)
+    # The weeks after the last stored one (from its rows), or none after the day table's last week.
+    _rebuild_week_table(session, spec, stored + WEEK)
+
+
+def rebuild_weeks(session: Session, days: Iterable[dt.date]) -> None:
+    """The running totals after the day rows of ``days`` were rebuilt (in this transaction): the weeks of those
+    days and every later week, only for the keys whose totals changed (see the module's docstring)."""
+    weeks = sorted({monday(day) for day in days})
+    if not weeks:
+        return
+    for spec in WEEK_TABLES:
+        _update_week_table(session, spec, weeks)
 
 
 def week_recount(session: Session, spec: WeekTable, week: dt.date) -> Select[Any]:
@@ -295,15 +407,11 @@ def rebuild_all(session: Session, days: Sequence[dt.date] = ()) -> None:
     if days:
         for day in sorted(set(days)):
             rebuild_area_day(session, day)
-        rebuild_weeks(session, min(days))
+        rebuild_weeks(session, days)
         return
-    for area, source, recount in (
-        (StatsRedemptionsArea, StatsRedemptions, redemptions_area),
-        (StatsVerificationsArea, StatsVerifications, verifications_area),
-    ):
-        session.execute(delete(area))
-        query = recount(source.__table__)
-        session.execute(insert(area).from_select([column.name for column in query.selected_columns], query))
+    for area in AREA_TABLES:
+        session.execute(delete(area.table))
+        _insert_area(session, area, area.source.__table__)
     for spec in WEEK_TABLES:
         session.execute(delete(spec.table))
         first = _as_date(session.scalar(select(func.min(spec.source.day))))
@@ -493,10 +601,14 @@ def fraud_rows(session: Session, start: dt.date, end: dt.date, district: str | N
 
 
 __all__ = [
+    "AREA_TABLES",
     "BENEFIT_WEEKS",
     "MAX_CANDIDATES",
     "PARTNER_WEEKS",
+    "REDEMPTIONS_AREA",
+    "VERIFICATIONS_AREA",
     "WEEK_TABLES",
+    "AreaTable",
     "WeekTable",
     "fraud_rows",
     "monday",
@@ -504,10 +616,9 @@ __all__ = [
     "rebuild_area_day",
     "rebuild_weeks",
     "redemption_rows",
-    "redemptions_area",
+    "rewrite_weeks",
     "split",
     "stored_week",
-    "verifications_area",
     "week_recount",
     "week_start",
 ]

@@ -8,7 +8,8 @@ and a decimal fraction in CSV.
 Formula injection (CSV injection): a spreadsheet runs a text cell that begins with ``=``, ``+``, ``-`` or ``@``
 (and, in some programs, a tab or carriage return followed by one) as a formula. Partner names and benefit titles
 are typed by partners, so every text cell goes through :func:`neutralise`, which puts an apostrophe in front of
-such a text. Numbers are written as numbers, never as text, so a negative number stays a number.
+such a text (the one guard in :mod:`familienkarte.spreadsheets`, shared with every other CSV the service writes).
+Numbers are written as numbers, never as text, so a negative number stays a number.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.cell.cell import Cell as XlsxCell
 from openpyxl.styles import Font
 
-# The first characters that make a spreadsheet treat a text as a formula (OWASP's list for CSV injection).
-FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+from familienkarte.spreadsheets import neutralise
+
 CSV_MEDIA_TYPE: Final = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Excel opens a UTF-8 CSV with umlauts correctly only when it begins with a byte order mark.
@@ -63,13 +64,6 @@ class Sheet:
     header: Sequence[str]
     rows: Sequence[Sequence[Cell]]
     notes: Sequence[str] = field(default_factory=tuple)
-
-
-def neutralise(text: str) -> str:
-    """The text as a spreadsheet shows it without running it: an apostrophe in front of a formula's first character."""
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
 
 
 def _lines(sheet: Sheet) -> list[list[Cell]]:

@@ -23,12 +23,12 @@ from familienkarte.city import City
 from familienkarte.db import Base
 from familienkarte.events.stats import consume_pending_statistics
 from familienkarte.statistics.coarse import (
+    REDEMPTIONS_AREA,
+    VERIFICATIONS_AREA,
     WEEK_TABLES,
     monday,
-    rebuild_weeks,
-    redemptions_area,
+    rewrite_weeks,
     stored_week,
-    verifications_area,
     week_recount,
 )
 from familienkarte.statistics.models import (
@@ -112,10 +112,10 @@ def compare_day(session: Session, city: City, day: dt.date) -> list[Difference]:
     ) + _compare(
         session, StatsVerifications, verifications, select(StatsVerifications).where(StatsVerifications.day == day),
     ) + _compare(
-        session, StatsRedemptionsArea, redemptions_area(redemptions.subquery()),
+        session, StatsRedemptionsArea, REDEMPTIONS_AREA.recount(redemptions.subquery()),
         select(StatsRedemptionsArea).where(StatsRedemptionsArea.day == day),
     ) + _compare(
-        session, StatsVerificationsArea, verifications_area(verifications.subquery()),
+        session, StatsVerificationsArea, VERIFICATIONS_AREA.recount(verifications.subquery()),
         select(StatsVerificationsArea).where(StatsVerificationsArea.day == day),
     )  # fmt: skip
 
@@ -195,6 +195,6 @@ def reconcile(session: Session, city: City, now: dt.datetime, *, repair: bool = 
     if repaired:
         rebuild(session, city, wrong_days, now, wrong_months or months)
         if wrong_weeks:
-            rebuild_weeks(session, wrong_weeks[0])
+            rewrite_weeks(session, wrong_weeks[0])
     log.info("reconciled statistics of %s to %s: %d difference(s)", days[-1], days[0], len(differences))
     return Reconciliation(days, months, tuple(differences), repaired)

@@ -51,6 +51,7 @@ from sqlalchemy import (
     literal,
     not_,
     select,
+    text,
     union,
     union_all,
 )
@@ -310,6 +311,15 @@ def families_recount(city: City, month: dt.date | None) -> Recount:
 # --- rebuilding ---
 
 
+def _begin_rebuild(session: Session) -> None:
+    """Serialise with every other rebuild. On PostgreSQL, no JIT compilation for the rest of the transaction: a
+    rebuild's statements each take milliseconds to a few hundred, and the planner's cost estimates of the larger
+    ones (the week tables) pass the JIT threshold, which then compiles for longer than the statement runs."""
+    serialise(session, STATS_LOCK, StatsBuild)
+    if is_postgresql(session):
+        session.execute(text("SET LOCAL jit = off"))
+
+
 def _record_build(session: Session, period: str, now: dt.datetime) -> None:
     build = session.get(StatsBuild, period)
     if build is None:
@@ -401,14 +411,13 @@ def rebuild(
     The months' and the programme's distinct counts scan their whole range of facts: this is for the search for
     changed days and the reconciliation, which batch them, rather than for every single day.
     """
-    serialise(session, STATS_LOCK, StatsBuild)
+    _begin_rebuild(session)
     day_list, retained = _keep_retained(session, tuple(sorted(set(days))))
     month_list = tuple(sorted({month_start(day) for day in day_list} | {month_start(month) for month in months}))
     final_months = retained_months(session, month_list)
     for day in day_list:
         _rebuild_day(session, city, day, now)
-    if day_list:
-        rebuild_weeks(session, day_list[0])
+    rebuild_weeks(session, day_list)
     for month in month_list:
         _rebuild_month(session, city, month, now, families=month not in final_months)
     if day_list or month_list:
@@ -422,11 +431,11 @@ def rebuild_day(session: Session, city: City, day: dt.date, now: dt.datetime) ->
     The month tables are not touched: they are recounted from the raw facts as well, never from the day rows, so
     they stay right and follow any change of the facts with ``rebuild_dirty``.
     """
-    serialise(session, STATS_LOCK, StatsBuild)
+    _begin_rebuild(session)
     days, retained = _keep_retained(session, (day,))
     for kept in days:
         _rebuild_day(session, city, kept, now)
-        rebuild_weeks(session, kept)
+    rebuild_weeks(session, days)
     return Rebuilt(days, (), retained)
 
 
@@ -548,7 +557,7 @@ def rebuild_dirty(session: Session, city: City, now: dt.datetime) -> Rebuilt:
     The marks are locked (PostgreSQL) while their periods are rebuilt: a consumer marking one of them again waits,
     and its mark, made after this rebuild read the facts, stays for the next run.
     """
-    serialise(session, STATS_LOCK, StatsBuild)
+    _begin_rebuild(session)
     marked = list(session.scalars(select(StatsDirty.period).order_by(StatsDirty.period).with_for_update()))
     days = [dt.date.fromisoformat(period) for period in marked if len(period) == 10]
     months = {dt.date.fromisoformat(f"{period}-01") for period in marked if len(period) == 7}

@@ -9,7 +9,6 @@ import time
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,6 +61,10 @@ def csp_with_tiles(tile_url: str) -> str:
     return csp_adding(img_src=tile_source(tile_url))
 
 
+# The pages that scan codes with the camera get this policy instead.
+PERMISSIONS_WITH_CAMERA = "geolocation=(self), camera=(self), microphone=(), payment=()"
+
+
 def csp_with_wasm() -> str:
     """The site's policy plus compiling WebAssembly (the scanner page's QR reader, served from this site): sent by
     the scanner page only."""
@@ -73,9 +76,15 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
-    "permissions-policy": "geolocation=(self), camera=(self), microphone=(), payment=()",
+    # The camera only where a page scans codes (``camera_pages``); the position for "near me" on any page.
+    "permissions-policy": "geolocation=(self), camera=(), microphone=(), payment=()",
     "cross-origin-opener-policy": "same-origin",
 }
+
+
+_SECURITY_HEADER_PAIRS = tuple(
+    (name.encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS.items()
+)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -143,6 +152,7 @@ class RequestContextMiddleware:
         map_csp: str | None = None,
         wasm_pages: tuple[str, ...] = (),
         wasm_csp: str | None = None,
+        camera_pages: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.default_locale = default_locale
@@ -154,6 +164,8 @@ class RequestContextMiddleware:
         # The pages that compile WebAssembly (these exact paths) get ``wasm_csp``.
         self.wasm_pages = wasm_pages
         self.wasm_csp = wasm_csp
+        # The pages that may use the camera (these exact paths); every other page is refused it.
+        self.camera_pages = camera_pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -179,27 +191,40 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableScopeHeaders.from_message(message)
-                headers["x-request-id"] = request_id
-                if self.map_csp and "content-security-policy" not in headers and path.startswith(self.map_pages):
-                    headers["content-security-policy"] = self.map_csp
-                if self.wasm_csp and "content-security-policy" not in headers and path.rstrip("/") in self.wasm_pages:
-                    headers["content-security-policy"] = self.wasm_csp
-                for name, value in SECURITY_HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
-                if self.hsts:
-                    headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
-                if "cache-control" not in headers:
-                    headers["cache-control"] = "no-store"
-                headers.add("vary", "Accept-Language, Cookie")
+                # Raw header pairs rather than a headers object: this runs for every request, the tills' too.
+                headers = [(name.lower(), value) for name, value in message.get("headers") or ()]
+                present = {name for name, _value in headers}
+                hsts = self.hsts or scope.get("scheme") == "https"
+                if b"x-request-id" in present or (hsts and b"strict-transport-security" in present):
+                    headers = [
+                        (name, value)
+                        for name, value in headers
+                        if name != b"x-request-id" and not (hsts and name == b"strict-transport-security")
+                    ]
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                if b"content-security-policy" not in present:
+                    if self.map_csp and path.startswith(self.map_pages):
+                        headers.append((b"content-security-policy", self.map_csp.encode("latin-1")))
+                        present.add(b"content-security-policy")
+                    elif self.wasm_csp and path.rstrip("/") in self.wasm_pages:
+                        headers.append((b"content-security-policy", self.wasm_csp.encode("latin-1")))
+                        present.add(b"content-security-policy")
+                if b"permissions-policy" not in present and path.rstrip("/") in self.camera_pages:
+                    headers.append((b"permissions-policy", PERMISSIONS_WITH_CAMERA.encode("latin-1")))
+                    present.add(b"permissions-policy")
+                headers.extend(header for header in _SECURITY_HEADER_PAIRS if header[0] not in present)
+                # Over HTTPS only: the site's public address is https (behind a proxy), or the request came so.
+                if hsts:
+                    headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+                if b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                headers.append((b"vary", b"Accept-Language, Cookie"))
                 if chosen:
                     # Remember an explicit choice for a year; it is no secret, so scripts may read it.
                     secure = "; Secure" if self.locale_cookie_secure else ""
-                    headers.add(
-                        "set-cookie",
-                        f"{LOCALE_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Lax{secure}",
-                    )
+                    cookie = f"{LOCALE_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Lax{secure}"
+                    headers.append((b"set-cookie", cookie.encode("latin-1")))
+                message["headers"] = headers
             await send(message)
 
         method = str(scope.get("method", ""))

@@ -12,10 +12,12 @@ from urllib.parse import quote
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from familienkarte import errors as e
+from familienkarte.accounts.api_key_schemas import Problem
 from familienkarte.accounts.sessions import session_of
 from familienkarte.i18n import gettext
 from familienkarte.web.csrf import FORM_SCOPE_KEY
@@ -58,6 +60,15 @@ TITLES = {
     500: e.N_("Something went wrong on our side. It has been logged; please try again later."),
     503: e.N_("The service is briefly unavailable. Please try again in a moment."),
 }
+# The 400 of every API operation that takes parameters or a body, as http_exception_handler writes it (Litestar's
+# own default documents a different body, which the API never sends).
+BAD_REQUEST = ResponseSpec(
+    data_container=Problem,
+    media_type=PROBLEM_JSON,
+    description="The request could not be read: a malformed body (`bad_request`), or a parameter that does not fit "
+    "its type (`invalid_input`; `errors` names each).",
+    generate_examples=False,
+)
 # Form fields never sent back into a page.
 SECRET_FIELDS = {"password", "password_confirm", "current_password", "new_password", "code", "csrf_token"}
 
@@ -134,7 +145,7 @@ def _login_redirect(request: Request[Any, Any, Any]) -> Response[Any]:
 def domain_error_handler(request: Request[Any, Any, Any], exc: e.DomainError) -> Response[Any]:
     status = status_for(exc)
     detail = gettext(exc.message, **exc.params)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, e.RateLimited) else None
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, e.RateLimited | e.Unavailable) else None
     field_errors = exc.errors if isinstance(exc, e.InvalidInput) else []
     if wants_json(request):
         listed = [{"field": fe.field, "message": gettext(fe.message, **fe.params)} for fe in field_errors]

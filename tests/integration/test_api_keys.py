@@ -422,7 +422,7 @@ def test_the_api_is_documented(client: Client) -> None:
     assert keys["post"]["summary"] == "Create an API key"
     responses = keys["post"]["responses"]
     assert "201" in responses
-    for status in ("401", "403", "404", "422"):
+    for status in ("400", "401", "403", "404", "422"):
         assert "application/problem+json" in responses[status]["content"], status
     revoke = paths["/api/v1/partners/{partner_id}/api-keys/{key_id}/revoke"]["post"]
     assert revoke["tags"] == ["api keys"]

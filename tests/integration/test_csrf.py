@@ -12,8 +12,12 @@ from familienkarte.accounts.models import User
 from familienkarte.accounts.roles import Role
 from familienkarte.audit.models import AuditEntry
 from familienkarte.mail.models import Email
+from familienkarte.settings import Settings
 from tests.conftest import PASSWORD, csrf_from
+from tests.helpers import bearer, sign_in_as, sign_out
 from tests.integration.test_login import Factory, count, is_signed_in, sign_in, user_row
+from tests.integration.test_ownership import ATTEMPTS, UNSAFE, Call, World, build_world, callers, dump
+from tests.integration.test_route_matrix import SAMPLE_VALUES, Endpoint, endpoints
 
 Client = TestClient[Litestar]
 # A token of the right shape that belongs to no session.
@@ -100,3 +104,98 @@ def test_the_error_page_names_the_code(client: Client, make_user: Any) -> None:
     response = client.post("/logout", data={"csrf_token": FORGED})
     assert_refused(response)
     assert "<code>csrf_failed</code>" in response.text
+
+
+# --- every state-changing route, read from the app -------------------------------------------------------------
+
+# Partner API keys are exempt by design. CSRF works because a browser attaches the session cookie to a request
+# another site makes it send; it never attaches an ``Authorization: Bearer`` header by itself, and a page of
+# another site cannot set that header on a cross-site request without the CORS consent this app never gives.
+# A request carrying a key is judged by the key alone (its cookies are ignored), so the exemption cannot lend a
+# session's rights to a request without the token.
+
+
+def _caller(endpoint: Endpoint, world: World) -> User | None:
+    """Someone the route lets in (A's people, or staff), or None for a public route."""
+    for _name, caller in callers(endpoint, world):
+        if isinstance(caller, User):
+            return caller
+        if caller is None:
+            return None
+    return world.staff[Role.ADMIN.value]
+
+
+def _call(endpoint: Endpoint, world: World) -> Call:
+    """A's own ids where the ownership table knows the route (a request that works with the token), else
+    sample values for the path and a plausible body."""
+    builds = ATTEMPTS.get((endpoint.method, endpoint.path_format))
+    if builds:
+        return builds[0](world.a, world.a)
+    path = _sample_path(endpoint)
+    if endpoint.path_format.startswith("/api/"):
+        return Call(path, json={})
+    return Call(path, form={"email": "x@example.org", "password": PASSWORD, "name": "X", "reason": "X"})
+
+
+def _sample_path(endpoint: Endpoint) -> dict[str, str]:
+    params = endpoint.route.path_parameters
+    definitions = params.values() if isinstance(params, dict) else params
+    return {p.name: SAMPLE_VALUES[p.type]() for p in definitions}
+
+
+def _send(client: Client, endpoint: Endpoint, caller: User | None, call: Call, token: str | None) -> Any:
+    sign_out(client)
+    if caller is not None:
+        sign_in_as(client, caller)
+    else:
+        client.get("/login")  # an anonymous visitor with a session of their own
+    headers = {"Accept-Language": "en"}
+    form = dict(call.form) if call.form is not None else None
+    if token is not None:
+        if call.json is not None and form is None:
+            headers["X-CSRF-Token"] = token
+        else:
+            form = {**(form or {}), "csrf_token": token}
+    url = endpoint.path_format.format(**{k: str(v) for k, v in call.path.items()})
+    return client.request(
+        endpoint.method, url, params=call.query, json=call.json, data=form, headers=headers, follow_redirects=False
+    )
+
+
+def test_every_state_changing_route_refuses_a_request_without_the_token(
+    client: Client, app: Litestar, db: Factory, settings: Settings, make_user: Any
+) -> None:
+    world = build_world(client, db, settings, make_user)
+    unsafe = [e for e in endpoints(app) if e.method in UNSAFE]
+    assert len(unsafe) > 60
+    failures: list[str] = []
+    for endpoint in unsafe:
+        caller = _caller(endpoint, world)
+        call = _call(endpoint, world)
+        for token in (None, FORGED):
+            before = dump(db)
+            response = _send(client, endpoint, caller, call, token)
+            refused = response.status_code == 403 and (
+                "csrf_failed" in response.text or "This form has expired." in response.text
+            )
+            if not refused:
+                failures.append(f"{endpoint} with token {token!r}: {response.status_code} {response.text[:150]}")
+            after = dump(db)
+            changed = [t for t in before if before[t] != after[t]]
+            if changed:
+                failures.append(f"{endpoint} with token {token!r}: changed {changed}")
+    print(f"\ncsrf: {len(unsafe)} state-changing routes")
+    assert failures == [], "\n".join(failures)
+
+
+def test_an_api_key_needs_no_token_and_a_bogus_key_lends_no_session(
+    client: Client, db: Factory, settings: Settings, make_user: Any
+) -> None:
+    world = build_world(client, db, settings, make_user)
+    body = {"card_number": world.a.till.number, "location_id": str(world.a.location_id)}
+    sign_out(client)
+    assert client.post("/api/v1/verifications", json=body, headers=bearer(world.a.till.token)).status_code == 200
+    # A signed-in cashier's cookie together with a made-up key: the key alone is judged, and it is no key.
+    sign_in_as(client, world.a.till.cashier)
+    response = client.post("/api/v1/verifications", json=body, headers=bearer("fk_000000000000_forged"))
+    assert response.status_code == 401

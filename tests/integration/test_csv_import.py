@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import html
 import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -228,6 +229,24 @@ def test_a_partner_manager_checks_and_imports_through_the_web(client: Client, db
     again = upload(client, "run", files())
     assert again.status_code == 422
     assert counts(db)[:3] == (2, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, "The file is not in UTF-8."),
+        ("partner_key;name\r\nP1;Zoo K\u00f6ln\r\n".encode("utf-16"), "The file is not in UTF-8."),
+        (table(PARTNERS) + b'3;"Zoo' + b"x" * 200_000 + b"\r\n", "quotation mark is not closed"),
+    ],
+    ids=["binary", "utf-16", "unclosed-quote"],
+)
+def test_a_hostile_file_is_named_on_the_check_page(client: Client, manager: User, raw: bytes, words: str) -> None:
+    client.headers["Accept-Language"] = "en"
+    sign_in_as(client, manager)
+    response = upload(client, "check", {**files(), csv_import.PARTNERS: raw})
+    assert response.status_code == 200
+    assert "<code>partners.csv</code>" in response.text
+    assert words in html.unescape(response.text)
 
 
 def test_a_missing_file_is_named(client: Client, manager: User) -> None:

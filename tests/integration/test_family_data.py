@@ -29,7 +29,7 @@ from familienkarte.mail.models import Email
 from familienkarte.partners.models import Location, Partner
 from familienkarte.redemptions.models import Redemption
 from tests.conftest import BASE_URL, csrf_from
-from tests.helpers import sign_in_as, sign_out
+from tests.helpers import OTHER_FAMILY, sign_in_as, sign_out
 from tests.integration.test_card_api import verify_online
 from tests.integration.test_card_credentials import Family, Phone, issue_family_card
 
@@ -40,17 +40,6 @@ Factory = Callable[[], Session]
 AYSE = "ayse.yilmaz@example.org"
 JAN = "jan.mueller@example.org"
 TIER_NUMBER = "KP-48213"
-OTHER_FAMILY = {
-    "adult-0-first_name": "Lena",
-    "adult-0-last_name": "Schwarzkopf",
-    "adult-0-email": "lena.schwarzkopf@example.org",
-    "adult-1-first_name": "Tomasz",
-    "adult-1-last_name": "Nowak",
-    "adult-1-email": "tomasz.nowak@example.org",
-    "child-0-first_name": "Mila",
-    "street": "Subbelrather Straße",
-    "house_number": "7",
-}
 ONE_ADULT = {"adult-1-first_name": "", "adult-1-last_name": "", "adult-1-email": ""}
 
 

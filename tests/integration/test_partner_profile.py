@@ -23,6 +23,7 @@ from familienkarte.mail.models import Email
 from familienkarte.partners.models import Location, Partner
 from tests.conftest import BASE_URL, PASSWORD, csrf_from
 from tests.helpers import sign_in_as
+from tests.unit.test_logos import _png_declaring
 
 Factory = Callable[[], Session]
 Client = TestClient[Litestar]
@@ -309,6 +310,9 @@ def test_a_partner_without_a_logo_has_none(client: Client, owner: User) -> None:
         (b"GIF89a" + b"\x00" * 100, "logo.gif", "not a PNG, JPEG or WebP image"),
         (b"", "logo.png", "Please choose an image file"),
         (b"\x89PNG" + b"\x00" * (3 * 1024 * 1024), "big.png", "at most 2 MB"),
+        (_png_declaring(50_000, 50_000), "bomb.png", "too many pixels"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "logo.svg", "not a PNG"),
+        (b"%PDF-1.7\n%%EOF\n", "logo.png", "not a PNG, JPEG or WebP image"),
     ],
 )
 def test_a_bad_logo_is_refused_at_the_field(

@@ -23,10 +23,9 @@ from sqlalchemy.orm import Session
 
 from familienkarte.accounts.principal import Principal
 from familienkarte.accounts.roles import Role
-from familienkarte.benefits.models import Benefit
 from familienkarte.city import City, load_city
 from familienkarte.errors import InvalidInput, PermissionDenied
-from familienkarte.partners.models import Location, Partner
+from familienkarte.partners.models import Partner
 from familienkarte.redemptions.models import Redemption, VerificationEvent
 from familienkarte.statistics.partner_view import (
     Listing,
@@ -35,7 +34,7 @@ from familienkarte.statistics.partner_view import (
     read_month,
 )
 from familienkarte.statistics.suppression import Suppressed
-from tests.helpers import sign_in_as, sign_out
+from tests.helpers import make_partner, sign_in_as, sign_out
 from tests.integration.test_staff_statistics import body, read, text
 
 Factory = Callable[[], Session]
@@ -81,30 +80,24 @@ class Shop:
 
 
 def make_shop(db: Factory, name: str, benefits: Sequence[str], locations: Sequence[str]) -> Shop:
+    """A partner with its benefits (listed in the order given) and locations (without a district), by name."""
+    first = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     with db() as s, s.begin():
-        partner = Partner(name=name, status="approved")
-        s.add(partner)
-        s.flush()
-        made_benefits = {
-            title: Benefit(
-                partner_id=partner.id,
-                category="culture",
-                kind="free_entry",
-                status="published",
-                title={"en": title, "de": title},
-                created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=index),
-            )
-            for index, title in enumerate(benefits)
-        }
-        made_locations = {place: Location(partner_id=partner.id, name=place) for place in locations}
-        s.add_all([*made_benefits.values(), *made_locations.values()])
-        s.flush()
-        return Shop(
-            partner.id,
+        made = make_partner(
+            s,
             name,
-            {title: b.id for title, b in made_benefits.items()},
-            {place: loc.id for place, loc in made_locations.items()},
+            [(place, None) for place in locations],
+            [
+                {"title": {"en": title, "de": title}, "created_at": first + dt.timedelta(minutes=index)}
+                for index, title in enumerate(benefits)
+            ],
         )
+    return Shop(
+        made.id,
+        name,
+        dict(zip(benefits, made.benefits, strict=True)),
+        dict(zip(locations, made.locations, strict=True)),
+    )
 
 
 def write(db: Factory, shop: Shop, facts: Sequence[Fact]) -> None:

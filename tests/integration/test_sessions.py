@@ -15,6 +15,7 @@ from familienkarte.audit.models import AuditEntry
 from familienkarte.settings import Settings
 from tests.conftest import csrf_from
 from tests.integration.test_login import COOKIE, Factory, count, custom_client, is_signed_in, sign_in
+from tests.integration.test_login_family import ask_for_link, confirm, emails, link_path
 
 Client = TestClient[Litestar]
 ENDED = "Your session has ended"
@@ -154,3 +155,42 @@ def test_demo_mode_cookie_has_plain_name_and_no_secure_flag(settings: Settings, 
         assert "Secure" not in cookie
         assert not any(c.startswith("__Host-") for c in cookies)
         assert is_signed_in(client)
+
+
+def test_the_family_link_sign_in_gives_a_new_session_id_too(client: Client, db: Factory, make_user: Any) -> None:
+    family = make_user(Role.FAMILY)
+    assert ask_for_link(client, family.email).status_code == 303
+    path = link_path(emails(db)[-1])
+    before = client.cookies.get(COOKIE)
+    assert before
+    assert confirm(client, path).status_code == 303
+    after = client.cookies.get(COOKIE)
+    assert after
+    assert after != before
+    assert with_cookie(client, before).status_code == 303
+    assert with_cookie(client, after).status_code == 200
+
+
+def test_session_ids_are_long_and_random(client: Client, make_user: Any) -> None:
+    user = make_user(Role.ANALYST)
+    seen = set()
+    for _ in range(3):
+        client.cookies.clear()
+        sign_in(client, user.email)
+        value = client.cookies.get(COOKIE)
+        assert value
+        # At least 256 bits: 43 URL-safe base64 characters.
+        assert len(value) >= 43
+        seen.add(value)
+    assert len(seen) == 3
+
+
+def test_the_old_sessions_csrf_token_is_worthless_after_sign_out(client: Client, make_user: Any) -> None:
+    user = make_user(Role.CASEWORKER)
+    sign_in(client, user.email)
+    token = csrf_from(client.get("/account").text)
+    assert client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    sign_in(client, user.email)
+    response = client.post("/account/sign-out-everywhere", data={"csrf_token": token})
+    assert response.status_code == 403
+    assert is_signed_in(client)

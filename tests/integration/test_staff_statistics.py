@@ -21,13 +21,11 @@ from litestar.testing import TestClient
 from sqlalchemy.orm import Session
 
 from familienkarte.accounts.roles import Role
-from familienkarte.benefits.models import Benefit
 from familienkarte.city import load_city
-from familienkarte.partners.models import Location, Partner
 from familienkarte.redemptions.models import Redemption, VerificationEvent
 from familienkarte.statistics import dashboard
 from familienkarte.statistics.rollups import rebuild
-from tests.helpers import sign_in_as, sign_out
+from tests.helpers import make_partner, sign_in_as, sign_out
 from tests.integration.test_statistics_rollups import card, local
 
 Factory = Callable[[], Session]
@@ -99,36 +97,18 @@ def build_world(db: Factory) -> World:
     July 2026: 5 recorded redemptions (quantity 8) by cards A, B, C and D; one voided; one in June (E) and one in
     August (A). 10 verifications, 6 of them failed. Cards: two per district, one of them suspended in June.
     """
-    since = {"created_at": dt.datetime(2026, 1, 5, tzinfo=dt.UTC), "updated_at": dt.datetime(2026, 1, 5, tzinfo=dt.UTC)}
     with db() as s, s.begin():
-        zoo, bath = Partner(name="Zoo Köln", status="approved"), Partner(name="Bad Porz", status="approved")
-        s.add_all([zoo, bath])
-        s.flush()
-        centre = Location(partner_id=zoo.id, name="Zoo", district="Innenstadt", **since)
-        outskirts = Location(partner_id=zoo.id, name="Zoo Außenstelle", **since)
-        porz = Location(partner_id=bath.id, name="Bad", district="Porz", **since)
-        zoo_culture = Benefit(
-            partner_id=zoo.id,
-            category="culture",
-            kind="free_entry",
-            status="published",
-            title={"de": "Freier Eintritt", "en": "Free entry to the zoo"},
-            **since,
+        zoo = make_partner(
+            s,
+            "Zoo Köln",
+            [("Zoo", "Innenstadt"), ("Zoo Außenstelle", None)],
+            [
+                {"category": "culture", "title": {"de": "Freier Eintritt", "en": "Free entry to the zoo"}},
+                {"category": "sport", "title": {"de": "Zoolauf"}},
+            ],
         )
-        zoo_sport = Benefit(
-            partner_id=zoo.id, category="sport", kind="free_entry", status="published", title={"de": "Zoolauf"}, **since
-        )
-        bath_sport = Benefit(
-            partner_id=bath.id,
-            category="sport",
-            kind="free_entry",
-            status="published",
-            title={"en": "Swimming"},
-            **since,
-        )
-        s.add_all([centre, outskirts, porz, zoo_culture, zoo_sport, bath_sport])
-        s.flush()
-        w = World(zoo.id, bath.id, centre.id, outskirts.id, porz.id, zoo_culture.id, zoo_sport.id, bath_sport.id)
+        bath = make_partner(s, "Bad Porz", [("Bad", "Porz")], [{"category": "sport", "title": {"en": "Swimming"}}])
+    w = World(zoo.id, bath.id, *zoo.locations, *bath.locations, *zoo.benefits, *bath.benefits)
 
     a, b, c, d, e = CARD_NUMBERS
     july2, july3, july20 = dt.date(2026, 7, 2), dt.date(2026, 7, 3), dt.date(2026, 7, 20)

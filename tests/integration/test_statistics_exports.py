@@ -46,7 +46,7 @@ from familienkarte.statistics.export_render import XLSX_MEDIA_TYPE, Hidden
 from familienkarte.statistics.models import PROGRAMME, StatsCards, StatsFamilies
 from familienkarte.statistics.rollups import rebuild
 from tests.conftest import BASE_URL
-from tests.helpers import make_test_settings, sign_in_as, sign_out
+from tests.helpers import make_partner, make_test_settings, sign_in_as, sign_out
 from tests.integration.test_statistics_rollups import local
 from tests.unit.test_suppression import rank
 from tests.workers_helpers import wait_until
@@ -101,30 +101,18 @@ def redeem(
 
 
 def places(db: Factory, zoo_name: str = "Zoo Köln") -> World:
-    since = {"created_at": dt.datetime(2026, 1, 5, tzinfo=dt.UTC), "updated_at": dt.datetime(2026, 1, 5, tzinfo=dt.UTC)}
     with db() as s, s.begin():
-        zoo, bath = Partner(name=zoo_name, status="approved"), Partner(name="Bad Porz", status="approved")
-        s.add_all([zoo, bath])
-        s.flush()
-        centre = Location(partner_id=zoo.id, name="Zoo", district="Innenstadt", **since)
-        porz = Location(partner_id=bath.id, name="Bad", district="Porz", **since)
-        zoo_culture = Benefit(
-            partner_id=zoo.id,
-            category="culture",
-            kind="free_entry",
-            status="published",
-            title={"en": "Free entry to the zoo"},
-            **since,
+        zoo = make_partner(
+            s,
+            zoo_name,
+            [("Zoo", "Innenstadt")],
+            [
+                {"category": "culture", "title": {"en": "Free entry to the zoo"}},
+                {"category": "sport", "title": {"en": "Zoo run"}},
+            ],
         )
-        zoo_sport = Benefit(
-            partner_id=zoo.id, category="sport", kind="free_entry", status="published", title={"en": "Zoo run"}, **since
-        )
-        bath_sport = Benefit(
-            partner_id=bath.id, category="sport", kind="free_entry", status="published", title={"en": "Swim"}, **since
-        )
-        s.add_all([centre, porz, zoo_culture, zoo_sport, bath_sport])
-        s.flush()
-        return World(zoo.id, bath.id, centre.id, porz.id, zoo_culture.id, zoo_sport.id, bath_sport.id)
+        bath = make_partner(s, "Bad Porz", [("Bad", "Porz")], [{"category": "sport", "title": {"en": "Swim"}}])
+    return World(zoo.id, bath.id, zoo.locations[0], bath.locations[0], *zoo.benefits, *bath.benefits)
 
 
 @pytest.fixture
@@ -330,26 +318,22 @@ def test_no_published_benefit_figure_describes_too_few_cards_nor_can_be_worked_o
         benefit_ids: list[list[uuid.UUID]] = []
         with db() as s, s.begin():
             for p, counts in enumerate(cards):
-                partner = Partner(name=f"Partner {p}", status="approved")
-                s.add(partner)
-                s.flush()
-                location = Location(partner_id=partner.id, name=f"Place {p}", district="Porz")
-                benefits = [
-                    Benefit(partner_id=partner.id, category="sport", kind="free_entry", title={"en": f"B{p}.{b}"})
-                    for b in range(len(counts))
-                ]
-                s.add_all([location, *benefits])
-                s.flush()
-                benefit_ids.append([b.id for b in benefits])
+                made = make_partner(
+                    s,
+                    f"Partner {p}",
+                    [(f"Place {p}", "Porz")],
+                    [{"category": "sport", "title": {"en": f"B{p}.{b}"}} for b in range(len(counts))],
+                )
+                benefit_ids.append(list(made.benefits))
                 for b, count in enumerate(counts):
                     for card in range(count):
                         # The first ``shared`` cards are the same families across benefits and partners.
                         number = f"X{card:08d}" if card < shared else f"P{p}B{b}C{card:05d}"
                         s.add(
                             Redemption(
-                                partner_id=partner.id,
-                                location_id=location.id,
-                                benefit_id=benefits[b].id,
+                                partner_id=made.id,
+                                location_id=made.locations[0],
+                                benefit_id=made.benefits[b],
                                 card_number=number,
                                 quantity=2,
                                 client_nonce=uuid.uuid4().hex,

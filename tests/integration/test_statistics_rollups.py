@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from click.testing import CliRunner
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from familienkarte.benefits.models import Benefit
 from familienkarte.cards.credential_models import CardCredential
 from familienkarte.cards.models import Card, Household
 from familienkarte.city import load_city
@@ -30,7 +28,7 @@ from familienkarte.events import stats as stats_events
 from familienkarte.events.models import OutboxEvent
 from familienkarte.events.services import REDEMPTION_VOIDED, emit
 from familienkarte.events.stats import consume_statistics
-from familienkarte.partners.models import Location, Partner
+from familienkarte.partners.models import Location
 from familienkarte.redemptions.models import Redemption, VerificationEvent
 from familienkarte.settings import Settings
 from familienkarte.statistics.models import (
@@ -44,7 +42,7 @@ from familienkarte.statistics.models import (
 from familienkarte.statistics.reconcile import reconcile
 from familienkarte.statistics.rollups import Rebuilt, rebuild, rebuild_day, rebuild_dirty
 from tests.conftest import BASE_URL
-from tests.helpers import make_test_settings
+from tests.helpers import Place, make_place, make_test_settings
 from tests.workers_helpers import wait_until
 from workers import tasks_outbox, tasks_stats
 from workers.celery_app import celery_app, configure
@@ -66,30 +64,9 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.d
     return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
 
 
-@dataclass(frozen=True)
-class Place:
-    partner_id: uuid.UUID
-    centre: uuid.UUID  # a location in "Innenstadt"
-    outskirts: uuid.UUID  # a location without a district
-    culture: uuid.UUID  # a benefit of category "culture"
-    sport: uuid.UUID  # a benefit of category "sport"
-
-
 @pytest.fixture
 def place(db: Callable[[], Session]) -> Place:
-    with db() as s, s.begin():
-        partner = Partner(name="Zoo Köln", status="approved")
-        s.add(partner)
-        s.flush()
-        # Set up long before the facts: the tests' clock (NOW) is in the past.
-        since = {"created_at": utc(2026, 1, 5), "updated_at": utc(2026, 1, 5)}
-        centre = Location(partner_id=partner.id, name="Zoo", district="Innenstadt", **since)
-        outskirts = Location(partner_id=partner.id, name="Zoo Außenstelle", **since)
-        culture = Benefit(partner_id=partner.id, category="culture", kind="free_entry", status="published", **since)
-        sport = Benefit(partner_id=partner.id, category="sport", kind="free_entry", status="published", **since)
-        s.add_all([centre, outskirts, culture, sport])
-        s.flush()
-        return Place(partner.id, centre.id, outskirts.id, culture.id, sport.id)
+    return make_place(db)
 
 
 def redemption(

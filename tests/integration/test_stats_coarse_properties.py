@@ -222,9 +222,9 @@ def test_the_coarse_queries_answer_exactly_as_the_day_tables(db: Callable[[], Se
             for offset in sorted(changed):
                 coarse.rebuild_area_day(s, day(offset))
                 if one_by_one:
-                    coarse.rebuild_weeks(s, day(offset))
-            if changed and not one_by_one:
-                coarse.rebuild_weeks(s, day(min(changed)))
+                    coarse.rebuild_weeks(s, [day(offset)])
+            if not one_by_one:
+                coarse.rebuild_weeks(s, [day(offset) for offset in changed])
             compare_queries(s, world, asked)
             maintained = contents(s)
             weeks = {coarse.monday(day(offset)) for offset in range(-7, SPAN + 14)}

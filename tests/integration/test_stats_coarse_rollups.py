@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from familienkarte.benefits.models import Benefit
-from familienkarte.partners.models import Location, Partner
+from familienkarte.redemptions.models import Redemption
 from familienkarte.statistics import coarse
 from familienkarte.statistics import dashboard as board
 from familienkarte.statistics.models import (
@@ -23,17 +22,16 @@ from familienkarte.statistics.models import (
 )
 from familienkarte.statistics.reconcile import compare_day, compare_week, reconcile
 from familienkarte.statistics.rollups import rebuild_day
+from tests.helpers import Place, make_place
 from tests.integration.test_statistics_rollups import (
     DAY,
     KOELN,
     NOW,
-    Place,
     day_facts,
     dirty,
     local,
     redemption,
     rows,
-    utc,
     verification,
 )
 
@@ -45,19 +43,7 @@ WEEK_BEFORE = dt.date(2026, 6, 22)
 
 @pytest.fixture
 def place(db: Callable[[], Session]) -> Place:
-    """A partner with a location in "Innenstadt", one without a district, a culture and a sport benefit."""
-    with db() as s, s.begin():
-        partner = Partner(name="Zoo Köln", status="approved")
-        s.add(partner)
-        s.flush()
-        since = {"created_at": utc(2026, 1, 5), "updated_at": utc(2026, 1, 5)}
-        centre = Location(partner_id=partner.id, name="Zoo", district="Innenstadt", **since)
-        outskirts = Location(partner_id=partner.id, name="Zoo Außenstelle", **since)
-        culture = Benefit(partner_id=partner.id, category="culture", kind="free_entry", status="published", **since)
-        sport = Benefit(partner_id=partner.id, category="sport", kind="free_entry", status="published", **since)
-        s.add_all([centre, outskirts, culture, sport])
-        s.flush()
-        return Place(partner.id, centre.id, outskirts.id, culture.id, sport.id)
+    return make_place(db)
 
 
 def all_equal_to_recount(db: Callable[[], Session], days: list[dt.date]) -> None:
@@ -181,3 +167,57 @@ def test_the_dashboard_over_the_coarse_tables_answers_as_over_the_day_tables(
         whole = board.Filters(start=WEEK_BEFORE, end=dt.date(2026, 7, 5))
         assert [row.redemptions for row in board.top_benefits(s, whole)] == [5, 1]
         assert [(row.flagged, row.verifications) for row in board.fraud_signals(s, whole)] == [(1, 5)]
+
+
+def week_tables(db: Callable[[], Session]) -> list[list[tuple[object, ...]]]:
+    return [rows(db, StatsBenefitWeeks), rows(db, StatsPartnerFraudWeeks)]
+
+
+def test_rebuilding_a_day_weeks_back_with_changed_facts_gives_the_week_tables_of_a_build_from_scratch(
+    db: Callable[[], Session], place: Place
+) -> None:
+    early, middle = dt.date(2026, 6, 3), dt.date(2026, 6, 17)
+    first_week = coarse.monday(early)
+    weeks = [first_week + n * coarse.WEEK for n in range(5)]
+    assert weeks[-1] == WEEK
+    # The sport benefit's only redemption at the outskirts before DAY's week.
+    sport = redemption(db, place, "J00000001", local(early, 10), benefit=place.sport, location=place.outskirts)
+    redemption(db, place, "J00000002", local(early, 11))
+    redemption(db, place, "J00000003", local(middle, 11), quantity=2)
+    verification(db, place, "ok", local(early, 10))
+    day_facts(db, place)
+    dirty(db, NOW)
+    sport_rows = [row for row in rows(db, StatsBenefitWeeks) if row[1] == place.sport]
+    assert [(row[0], row[5]) for row in sport_rows] == [(week, 1) for week in weeks[:-1]] + [(WEEK, 2)]
+
+    # Weeks later the facts of that day change: the sport redemption voided, a culture redemption and a stale
+    # check at the outskirts added (keys the day had not had).
+    with db() as s, s.begin():
+        s.execute(update(Redemption).where(Redemption.id == sport).values(status="voided", voided_at=NOW))
+    redemption(db, place, "J00000004", local(early, 12), location=place.outskirts, quantity=3)
+    verification(db, place, "stale", local(early, 12), location=place.outskirts)
+    with db() as s, s.begin():
+        assert rebuild_day(s, KOELN, early, NOW).days == (early,)
+
+    benefit_weeks = rows(db, StatsBenefitWeeks)
+    # The sport key's weeks before its first remaining redemption are gone; the new key has every week since.
+    assert [(row[0], row[5], row[6]) for row in benefit_weeks if row[1] == place.sport] == [(WEEK, 1, 1)]
+    assert [(row[0], row[5], row[6]) for row in benefit_weeks if row[1] == place.culture and not row[4]] == [
+        (week, 1, 3) for week in weeks
+    ]
+    assert [(row[0], row[5], row[6]) for row in benefit_weeks if row[4] == "Innenstadt"] == [
+        (weeks[0], 1, 1),
+        (weeks[1], 1, 1),
+        (weeks[2], 2, 3),
+        (weeks[3], 2, 3),
+        (WEEK, 6, 8),
+    ]
+    assert [(row[0], row[3], row[4]) for row in rows(db, StatsPartnerFraudWeeks) if not row[2]] == [
+        *((week, 1, 1) for week in weeks[:-1]),
+        (WEEK, 2, 1),
+    ]
+    maintained = week_tables(db)
+    with db() as s, s.begin():
+        coarse.rebuild_all(s)
+    assert week_tables(db) == maintained
+    all_equal_to_recount(db, [early, middle, DAY])

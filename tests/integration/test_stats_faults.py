@@ -11,11 +11,7 @@ The facts are written as the services write them: the fact and its outbox event 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,132 +20,45 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from familienkarte.benefits.models import Benefit
 from familienkarte.db import sync_url, utcnow
 from familienkarte.events.models import ConsumedEvent, OutboxEvent, StatsDirty
 from familienkarte.events.services import OUTBOX_TOPIC
 from familienkarte.events.stats import consume_statistics
 from familienkarte.outbox_wake import set_waker
-from familienkarte.partners.models import Location, Partner
 from familienkarte.redemptions.models import Redemption, RedemptionStatus, VerificationEvent
-from familienkarte.settings import load_settings
 from familienkarte.statistics.models import StatsRedemptions, StatsVerifications
 from familienkarte.statistics.reconcile import compare_day, compare_month
 from familienkarte.statistics.rollups import month_start
-from tests.integration.test_statistics_rollups import KOELN, Place, local, redemption, utc, verification
-from tests.workers_helpers import free_port, wait_until
+from tests.fault_servers import RedisServer, running_redis
+from tests.helpers import Place, make_place
+from tests.integration.test_statistics_rollups import KOELN, local, redemption, verification
+from tests.workers_helpers import Worker, environment, send, started_workers, use_broker_of, wait_until
 from workers import tasks_outbox
-from workers.celery_app import OUTBOX_WAKER, celery_app, configure
+from workers.celery_app import OUTBOX_WAKER
 
 Factory = Callable[[], Session]
 TODAY = KOELN.today()
 DAYS = [TODAY - dt.timedelta(days=back) for back in (0, 1, 3)]
 FAMILY_CARDS = [f"A{n:08d}" for n in range(1, 8)]
-WORKER = [str(Path(sys.executable).with_name("familienkarte")), "worker", "--pool", "solo", "-Q", "default,stats"]
 
 
 @pytest.fixture
 def place(db: Factory) -> Place:
-    with db() as s, s.begin():
-        partner = Partner(name="Zoo Köln", status="approved")
-        s.add(partner)
-        s.flush()
-        since = {"created_at": utc(2026, 1, 5), "updated_at": utc(2026, 1, 5)}
-        centre = Location(partner_id=partner.id, name="Zoo", district="Innenstadt", **since)
-        outskirts = Location(partner_id=partner.id, name="Zoo Außenstelle", **since)
-        culture = Benefit(partner_id=partner.id, category="culture", kind="free_entry", status="published", **since)
-        sport = Benefit(partner_id=partner.id, category="sport", kind="free_entry", status="published", **since)
-        s.add_all([centre, outskirts, culture, sport])
-        s.flush()
-        return Place(partner.id, centre.id, outskirts.id, culture.id, sport.id)
+    return make_place(db)
 
 
 def is_postgres(url: str) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
 
 
-# --- a worker process of the test's own ---
-
-
-class Worker:
-    """``familienkarte worker`` as a child process, its output in a file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Worker:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(WORKER, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        return self
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-
-def environment(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith("FK_") and key != "PYTEST_CURRENT_TEST"
-    }
-    env |= {
-        "FK_ENV": "test",
-        "FK_DATA_DIR": str(data_dir),
-        "FK_DATABASE_URL": database_url,
-        "FK_LOG_FORMAT": "text",
-        "FK_LOG_LEVEL": "INFO",
-        "FK_CITY": "koeln",
-    }
-    if os.environ.get("FK_REDIS_URL"):
-        env["FK_REDIS_URL"] = os.environ["FK_REDIS_URL"]
-        env["FK_REDIS_PREFIX"] = f"fktest:{uuid.uuid4().hex[:12]}:"
-    return env | extra
-
-
 @pytest.fixture
 def workers(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Worker]]:
     """Start workers for a test (each on the environment given); every one is stopped at the end."""
-    started: list[Worker] = []
-
-    def start(env: dict[str, str]) -> Worker:
-        worker = Worker(env, tmp_path / f"worker-{len(started)}.log").start()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
-def use_broker_of(env: dict[str, str]) -> None:
-    """Publish from this process to the workers' broker."""
-    configure(load_settings({key: value for key, value in env.items() if key.startswith("FK_")}), configure_logs=False)
-
-
-def send(name: str, **kwargs: Any) -> None:
-    celery_app.send_task(name, kwargs=kwargs)
+    yield from started_workers(tmp_path)
 
 
 # --- facts and checks ---
@@ -284,50 +193,9 @@ def test_a_worker_killed_in_the_middle_of_a_rollup_leaves_nothing_half_counted(
 # --- the broker restarted while events flow ---
 
 
-class RedisServer:
-    """A redis-server of the test's own on a free port, keeping nothing on disk (as ours in production)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(command, cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        wait_until(lambda: _pings(client), timeout=10, what="redis-server to start")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-
-def _pings(client: Any) -> bool:
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+    yield from running_redis(tmp_path)
 
 
 def test_redis_restarted_while_events_flow_loses_nothing_and_counts_nothing_twice(

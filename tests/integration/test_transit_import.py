@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -189,3 +190,26 @@ def test_the_command_refuses_an_unmigrated_database(run: Callable[..., Result], 
     )
     assert result.exit_code == 2
     assert "familienkarte db upgrade" in result.stderr
+
+
+def test_the_command_reads_a_gtfs_feed_zip_and_refuses_a_zip_bomb(
+    run: Callable[..., Result], db: Callable[[], Session], tmp_path: Path
+) -> None:
+    feed = tmp_path / "gtfs.zip"
+    with zipfile.ZipFile(feed, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("agency.txt", "agency_id,agency_name\n1,Beispielverkehr\n")
+        archive.writestr("stops.txt", EXAMPLE.read_bytes())
+    result = run("transit", "import", str(feed))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Imported 6 stops and 1 station from {feed}")
+    before = stored(db)
+    assert len(before) == 7
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("stops.txt", HEADER + "s1,Halt,50.9,6.9,0\n" * 3_000_000)
+    result = run("transit", "import", str(bomb))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[1] == (
+        "  stops.txt in the zip file unpacks to more than 50 MB, the limit for a stops.txt."
+    )
+    assert stored(db) == before

@@ -90,7 +90,10 @@ def test_family_facing_means_a_source_location_in_a_family_file() -> None:
     assert i18n.is_family_facing([("familienkarte/templates/cards/apply.html", 12)])
     assert i18n.is_family_facing([("familienkarte/templates/staff/home.html", 3), ("familienkarte/errors.py", 40)])
     assert i18n.is_family_facing([("familienkarte/templates/accounts/family_login.html", 1)])
-    assert not i18n.is_family_facing([("familienkarte/templates/accounts/login.html", 1)])
+    # Families land on the sign-in page too (it sends them to their e-mailed link); the second factor is staff's.
+    assert i18n.is_family_facing([("familienkarte/templates/accounts/login.html", 1)])
+    assert i18n.is_family_facing([("familienkarte/templates/accounts/password_forgot.html", 1)])
+    assert not i18n.is_family_facing([("familienkarte/templates/accounts/login_totp.html", 1)])
     assert not i18n.is_family_facing([("partner_portal/templates/partner/start.html", 1)])
     assert not i18n.is_family_facing([("familienkarte/templates/mail/partner_report.html", 1)])
     assert not i18n.is_family_facing([])

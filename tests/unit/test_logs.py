@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from familienkarte.logs import JsonFormatter, TextFormatter, request_id_var
 
@@ -38,3 +39,29 @@ def test_secrets_passed_as_fields_are_redacted() -> None:
 
 def test_text_format_for_people() -> None:
     assert TextFormatter().format(_record("hello")) == "INFO    familienkarte.test: hello"
+
+
+KEY = "fk_0123456789ab_S3cr3tPartOfTheKeyThatUnlocksIt-xyz_0123456789"
+SECRET = KEY.split("_", 2)[2]
+
+
+def test_secrets_nested_in_fields_are_redacted() -> None:
+    line = JsonFormatter().format(
+        _record("x", request={"headers": {"Authorization": f"Bearer {KEY}"}, "form": [{"password": "hunter2"}]})
+    )
+    assert SECRET not in line
+    assert "hunter2" not in line
+    assert json.loads(line)["request"]["headers"]["Authorization"] == "[redacted]"
+
+
+def test_an_api_key_in_the_message_or_a_traceback_keeps_only_its_prefix() -> None:
+    record = _record("refused key %s", detail=f"token was {KEY}")
+    record.args = (KEY,)
+    try:
+        raise ValueError(f"bad key {KEY}")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    for formatter in (JsonFormatter(), TextFormatter()):
+        line = formatter.format(record)
+        assert SECRET not in line
+        assert "fk_0123456789ab_[redacted]" in line

@@ -35,6 +35,8 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "FK_MAP_ATTRIBUTION_URL": ("tiles.example", "http(s)://"),
     "FK_POS_SCAN_LIMIT": ("600", "requests/seconds"),
     "FK_POS_TYPED_LIMIT": ("0/600", "requests/seconds"),
+    "FK_FORWARDED_ALLOW_IPS": ("10.0.0.0/8, proxy.local", "no IP address or network"),
+    "FK_METRICS_TOKEN": ("short", "32+ characters"),
 }
 # Free text or paths: every value is accepted, so there is no parse error to check.
 ANY_VALUE = {

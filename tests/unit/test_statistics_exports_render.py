@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from familienkarte import i18n
+from familienkarte.spreadsheets import neutralise
 from familienkarte.statistics.export_render import (
     CSV_BOM,
     Hidden,
     Share,
     Sheet,
-    neutralise,
     render_csv,
     render_xlsx,
     sheet_name,
