@@ -24,6 +24,8 @@ from familienkarte.settings import Settings
 # Two web processes use 20 of PostgreSQL's default 100 connections.
 POOL_SIZE: Final = 10
 POOL_OVERFLOW: Final = 0
+# A partner's typed card numbers together may reach this many times one till's limit.
+TYPING_TILLS: Final = 5
 
 
 def _pool(url: str) -> dict[str, int | bool]:
@@ -51,6 +53,8 @@ class Runtime:
     # counted one by one): per API key or cashier.
     pos_scan_limiter: LeasedLimiter
     pos_typed_limiter: Limiter
+    # Typed numbers of all a partner's keys and cashiers together: more keys or cashiers do not multiply guesses.
+    pos_typed_partner_limiter: Limiter
     # Verification statistics, written in batches by a background thread (flushed and stopped in close).
     verification_log: VerificationLog
     # The issuer keys and status lists every session of the process verifies with, and what every scan at a till
@@ -76,6 +80,9 @@ class Runtime:
             link_limiter=Limiter(kv, "login-link", settings.login_max_attempts, window),
             pos_scan_limiter=LeasedLimiter(kv, "pos-scan", *settings.pos_scan_limit),
             pos_typed_limiter=Limiter(kv, "pos-typed", *settings.pos_typed_limit),
+            pos_typed_partner_limiter=Limiter(
+                kv, "pos-typed-partner", settings.pos_typed_limit[0] * TYPING_TILLS, settings.pos_typed_limit[1]
+            ),
             verification_log=VerificationLog.for_database(settings.effective_database_url),
             verifier=verifier,
             pos_memory=PointOfSaleMemory(),

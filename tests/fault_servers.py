@@ -8,15 +8,17 @@ Also the fixture ``own_redis``, and the till with a benefit that the tests again
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -27,6 +29,7 @@ from familienkarte.partners.models import Location, Partner
 from tests.integration.test_catalogue import add_benefit
 from tests.integration.test_verifications import Till, make_till
 from tests.workers_helpers import ChildProcess, free_port, wait_until
+from workers.celery_app import QUEUES, REDIS_VISIBILITY_TIMEOUT
 
 
 def _pings(client: Any) -> bool:
@@ -200,3 +203,31 @@ def till_with_benefit(db: Callable[[], Session], make_user: Any) -> tuple[Till, 
         assert here is not None
         benefit_id = add_benefit(s, partner, "Freier Eintritt", locations=(here,)).id
     return till, benefit_id
+
+
+class Broker:
+    """What the workers' broker (a private redis-server, keys under ``prefix``) holds."""
+
+    def __init__(self, server: RedisServer, prefix: str) -> None:
+        self.client = redis.Redis.from_url(server.url)
+        self.prefix = prefix
+
+    def unacked_tasks(self) -> list[str]:
+        """The names of the tasks given to a worker that has not acknowledged them."""
+        names = []
+        for raw in self.client.hvals(f"{self.prefix}unacked"):
+            message, _exchange, _routing_key = json.loads(raw)
+            names.append(message["headers"]["task"])
+        return names
+
+    def let_the_visibility_timeout_pass(self) -> None:
+        """Make the unacked messages as old as a visibility timeout: the next worker to start takes them back."""
+        long_ago = time.time() - REDIS_VISIBILITY_TIMEOUT - 60
+        tags = cast(list[bytes], self.client.zrange(f"{self.prefix}unacked_index", 0, -1))
+        if tags:
+            self.client.zadd(f"{self.prefix}unacked_index", dict.fromkeys(tags, long_ago))
+
+    def idle(self, queues: tuple[str, ...] = tuple(QUEUES)) -> bool:
+        """Nothing waiting in ``queues``, and nothing given to a worker and not acknowledged."""
+        waiting = sum(int(self.client.llen(f"{self.prefix}{queue}")) for queue in queues)
+        return waiting == 0 and not self.client.hlen(f"{self.prefix}unacked")

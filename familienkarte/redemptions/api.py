@@ -47,11 +47,13 @@ def _problem(description: str) -> ResponseSpec:
 
 
 async def limit_till(runtime: Runtime, principal: Principal, *, typed: int) -> None:
-    """One use of the till's scan limit, and ``typed`` of its limit of card numbers typed by hand."""
+    """One use of the till's scan limit, and ``typed`` of its limit of card numbers typed by hand (and of its
+    partner's, which all its keys and cashiers share)."""
     subject = f"key:{principal.api_key_id}" if principal.is_api_key else f"user:{principal.user_id}"
     await runtime.pos_scan_limiter.consume(subject)
     for _ in range(typed):
         await runtime.pos_typed_limiter.consume(subject)
+        await runtime.pos_typed_partner_limiter.consume(f"partner:{principal.partner_id}")
 
 
 _CODE = (

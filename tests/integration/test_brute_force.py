@@ -21,10 +21,13 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from familienkarte.accounts import api_keys
+from familienkarte.accounts.identity import principal_for_user
 from familienkarte.accounts.models import ApiKey
 from familienkarte.accounts.roles import Role
 from familienkarte.credentials.card_numbers import new_card_number
 from familienkarte.kv import MemoryKeyValue
+from familienkarte.runtime import TYPING_TILLS
 from familienkarte.settings import Settings
 from tests.conftest import BASE_URL, PASSWORD
 from tests.helpers import bearer, sign_in_as
@@ -176,6 +179,24 @@ def test_typed_numbers_per_cashiers_session(settings: Settings, db: Factory, mak
         # A fresh session of the same cashier is the same account.
         csrf = {"X-CSRF-Token": sign_in_as(client, till.cashier)}
         retry_after(typed(client, till, till.number, csrf), 600)
+
+
+def test_more_keys_do_not_multiply_a_partners_typed_numbers(settings: Settings, db: Factory, make_user: Any) -> None:
+    till = make_till(db, make_user)
+    with db() as s, s.begin():
+        keys = [till.token] + [
+            api_keys.create_key(s, principal_for_user(till.owner), till.partner_id, f"Till {n}").token
+            for n in range(2, 3 + TYPING_TILLS)
+        ]
+    with till_client(settings, (2, 600)) as client:
+        allowed = 0
+        for token in keys[:-1]:  # one key more than the partner's share allows
+            for _ in range(2):
+                if typed(client, till, new_card_number(), bearer(token)).status_code == 200:
+                    allowed += 1
+        assert allowed == 2 * TYPING_TILLS
+        # Another key of the partner is refused at once, though it has typed nothing yet.
+        retry_after(typed(client, till, till.number, bearer(keys[-1])), 600)
 
 
 def test_a_typed_number_is_taken_again_once_the_window_has_passed(

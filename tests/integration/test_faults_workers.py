@@ -15,15 +15,12 @@ both run without anything happening twice.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
-import redis
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
@@ -35,6 +32,7 @@ from familienkarte.events.stats import consume_statistics
 from familienkarte.mail.models import Email
 from familienkarte.mail.services import queue_email
 from tests.fault_servers import (
+    Broker,
     RedisServer,
     own_redis_fixture,  # noqa: F401 (the fixture own_redis)
 )
@@ -57,7 +55,7 @@ from tests.workers_helpers import (
     wait_until,
     workers_fixture,  # noqa: F401 (the fixture workers)
 )
-from workers.celery_app import QUEUES, REDIS_VISIBILITY_TIMEOUT, celery_app
+from workers.celery_app import QUEUES, celery_app
 
 Factory = Callable[[], Session]
 PREFIX = "fkkill:"
@@ -72,36 +70,9 @@ def smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-class Broker:
-    """What the broker (our redis-server, keys under PREFIX) holds."""
-
-    def __init__(self, server: RedisServer) -> None:
-        self.client = redis.Redis.from_url(server.url)
-
-    def unacked_tasks(self) -> list[str]:
-        """The names of the tasks given to a worker that has not acknowledged them."""
-        names = []
-        for raw in self.client.hvals(f"{PREFIX}unacked"):
-            message, _exchange, _routing_key = json.loads(raw)
-            names.append(message["headers"]["task"])
-        return names
-
-    def let_the_visibility_timeout_pass(self) -> None:
-        """Make the unacked messages as old as a visibility timeout: the next worker to start takes them back."""
-        long_ago = time.time() - REDIS_VISIBILITY_TIMEOUT - 60
-        tags = cast(list[bytes], self.client.zrange(f"{PREFIX}unacked_index", 0, -1))
-        if tags:
-            self.client.zadd(f"{PREFIX}unacked_index", dict.fromkeys(tags, long_ago))
-
-    def idle(self) -> bool:
-        """Nothing waiting in a queue, and nothing given to a worker and not acknowledged."""
-        waiting = sum(int(self.client.llen(f"{PREFIX}{queue}")) for queue in QUEUES)
-        return waiting == 0 and not self.client.hlen(f"{PREFIX}unacked")
-
-
 @pytest.fixture
 def broker(own_redis: RedisServer) -> Broker:
-    return Broker(own_redis)
+    return Broker(own_redis, PREFIX)
 
 
 @pytest.fixture

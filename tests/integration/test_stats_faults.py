@@ -33,7 +33,7 @@ from familienkarte.redemptions.models import Redemption, RedemptionStatus, Verif
 from familienkarte.statistics.models import StatsRedemptions, StatsVerifications
 from familienkarte.statistics.reconcile import compare_day, compare_month
 from familienkarte.statistics.rollups import month_start
-from tests.fault_servers import RedisServer, running_redis
+from tests.fault_servers import Broker, RedisServer, running_redis
 from tests.helpers import Place, make_place
 from tests.integration.test_statistics_rollups import KOELN, local, redemption, verification
 from tests.workers_helpers import Worker, environment, send, started_workers, use_broker_of, wait_until
@@ -217,6 +217,9 @@ def test_redis_restarted_while_events_flow_loses_nothing_and_counts_nothing_twic
         wait_until(lambda: not undone(db), timeout=60, what="the first events handled")
 
         # Messages are on their way when Redis goes: the worker is paused, the relay publishes, Redis dies.
+        # Paused only when idle: a worker stopped inside a transaction would hold SQLite's write lock.
+        broker = Broker(own_redis, "fkfault:")
+        wait_until(lambda: broker.idle(tuple(worker.queues.split(","))), timeout=60, what="the worker idle")
         assert worker.process is not None
         worker.process.send_signal(signal.SIGSTOP)
         write_facts(db, place, DAYS[1], 10)
