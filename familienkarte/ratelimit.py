@@ -55,12 +55,17 @@ class _LocalFallback:
 _fallback = _LocalFallback()
 
 
+def limit_key(name: str, subject: str) -> str:
+    """The shared store's key of ``subject``'s count under the limit ``name`` (both kinds of limiter)."""
+    return f"rl:{name}:{subject}"
+
+
 class Limiter:
     def __init__(self, kv: KeyValue, name: str, limit: int, window: int) -> None:
         self.kv, self.name, self.limit, self.window = kv, name, limit, window
 
     def _key(self, subject: str) -> str:
-        return f"rl:{self.name}:{subject}"
+        return limit_key(self.name, subject)
 
     async def check(self, subject: str) -> None:
         """Raise RateLimited when the subject has used up its window, without counting."""
@@ -138,7 +143,7 @@ class LeasedLimiter:
             done.set()
 
     async def _take(self, subject: str, size: int, now: float) -> None:
-        key = f"rl:{self.name}:{subject}"
+        key = limit_key(self.name, subject)
         count = await _fallback.run(self.kv, lambda kv: kv.incr(key, self.window, size))
         granted = min(size, self.limit - (count - size))
         if granted <= 0:

@@ -82,6 +82,7 @@ SECURITY_HEADERS = {
 }
 
 
+_PERMISSIONS_WITH_CAMERA = PERMISSIONS_WITH_CAMERA.encode("latin-1")
 _SECURITY_HEADER_PAIRS = tuple(
     (name.encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS.items()
 )
@@ -160,10 +161,11 @@ class RequestContextMiddleware:
         self.locale_cookie_secure = locale_cookie_secure
         # Pages with a map (paths starting so) get ``map_csp``: the site's policy plus the tile server's images.
         self.map_pages = map_pages
-        self.map_csp = map_csp
+        # Kept encoded: the header values are appended as bytes on every response.
+        self.map_csp = map_csp.encode("latin-1") if map_csp else None
         # The pages that compile WebAssembly (these exact paths) get ``wasm_csp``.
         self.wasm_pages = wasm_pages
-        self.wasm_csp = wasm_csp
+        self.wasm_csp = wasm_csp.encode("latin-1") if wasm_csp else None
         # The pages that may use the camera (these exact paths); every other page is refused it.
         self.camera_pages = camera_pages
 
@@ -204,13 +206,13 @@ class RequestContextMiddleware:
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 if b"content-security-policy" not in present:
                     if self.map_csp and path.startswith(self.map_pages):
-                        headers.append((b"content-security-policy", self.map_csp.encode("latin-1")))
+                        headers.append((b"content-security-policy", self.map_csp))
                         present.add(b"content-security-policy")
                     elif self.wasm_csp and path.rstrip("/") in self.wasm_pages:
-                        headers.append((b"content-security-policy", self.wasm_csp.encode("latin-1")))
+                        headers.append((b"content-security-policy", self.wasm_csp))
                         present.add(b"content-security-policy")
                 if b"permissions-policy" not in present and path.rstrip("/") in self.camera_pages:
-                    headers.append((b"permissions-policy", PERMISSIONS_WITH_CAMERA.encode("latin-1")))
+                    headers.append((b"permissions-policy", _PERMISSIONS_WITH_CAMERA))
                     present.add(b"permissions-policy")
                 headers.extend(header for header in _SECURITY_HEADER_PAIRS if header[0] not in present)
                 # Over HTTPS only: the site's public address is https (behind a proxy), or the request came so.
