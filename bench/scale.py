@@ -1,14 +1,15 @@
 """The main pages and API calls at a big city's size against an empty database, and a web process's memory.
 
-    .venv/bin/python -m bench.scale [--server postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python -m bench.scale [--server postgresql://postgres@127.0.0.1:5432/postgres | --private-server]
         [--redis redis://127.0.0.1:6379/0] [--redemptions 10000000] [--cards 150000] [--partners 5000]
         [--benefits 20000] [--rounds 30] [--keep | --reuse] [--output bench/results/scale.md]
 
 1. Two databases of its own on the server (``fk_bench_scale_empty`` and ``fk_bench_scale_full``), migrated. The
    full one is filled with ``bench.stats_data`` (by default 150,000 cards, 5,000 partners, 20,000 benefits, 10
-   million redemptions over 24 months and their verification events) and its statistics rolled up day by day as
-   the nightly job does. Both then get the same small cast from ``bench.pos_data``: an approved partner with a
-   till, its API key and a published benefit, and a few families with cards on phones; and the staff users
+   million redemptions over 24 months and their verification events) and its statistics rolled up in runs of
+   days, as ``familienkarte stats rebuild --from --to`` does. Both then get the same small cast from
+   ``bench.pos_data``: an approved partner with a till, its API key and a published benefit, and a few families
+   with cards on phones; and the staff users
    (admin, analyst), and an owner of the partner with the most redemptions (in the empty database: of the till's
    partner). ``--keep`` leaves both databases (and the cast, as JSON files in the temporary directory) for a later
    ``--reuse``.
@@ -27,7 +28,7 @@ The machine may be shared: the load average is reported, and only the ratios car
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import contextlib
 import json
 import os
 import platform
@@ -51,7 +52,8 @@ from sqlalchemy.orm import Session
 
 from bench.pos import load_average, server
 from bench.pos_data import Fixture, new_secret, prepare
-from bench.stats import bench_database, percentile, rebuild_days, rebuild_months
+from bench.private_server import private_server
+from bench.stats import bench_database, percentile, rebuild_runs
 from bench.stats_data import FIRST_DAY, LAST_DAY, generate
 from familienkarte.accounts.models import User
 from familienkarte.accounts.roles import Role
@@ -64,6 +66,7 @@ from familienkarte.db import make_sync_engine, make_sync_sessionmaker
 from familienkarte.migrate import upgrade
 from familienkarte.redemptions.models import Redemption
 from familienkarte.settings import load_settings
+from familienkarte.statistics.rollups import days_from
 from tests.helpers import SESSION_TTL, sign_in_as
 
 RESULTS: Final = Path(__file__).parent / "results" / "scale.md"
@@ -243,9 +246,8 @@ def fill(url: str, size: str, args: argparse.Namespace) -> tuple[Cast, str]:
     with factory() as session, session.begin():
         cast = make_cast(session, url)
     if size == "full":
-        days = [FIRST_DAY + dt.timedelta(days=n) for n in range((LAST_DAY - FIRST_DAY).days + 1)]
-        rebuild_days(factory, city, {}, days)
-        rebuild_months(factory, city, FIRST_DAY, LAST_DAY)
+        # As `familienkarte stats rebuild --from --to` does: every day and month, in runs of days.
+        rebuild_runs(factory, city, {}, days_from(FIRST_DAY, LAST_DAY))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
@@ -496,12 +498,14 @@ def run(args: argparse.Namespace) -> str:
     results: dict[str, Measured] = {}
     memory_lines: list[str] = []
     unexpected: dict[str, int] = {}
-    for size in ("empty", "full"):
-        print(f"{size} database", flush=True)
-        with database(args.server, size, args) as (url, cast, line):
-            results[size] = measure(url, cast, args.rounds, line)
-            if size == "full":
-                memory_lines, unexpected = memory(url, cast, args.redis, args.memory_rounds)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(private_server()) if args.private_server else args.server
+        for size in ("empty", "full"):
+            print(f"{size} database", flush=True)
+            with database(server, size, args) as (url, cast, line):
+                results[size] = measure(url, cast, args.rounds, line)
+                if size == "full":
+                    memory_lines, unexpected = memory(url, cast, args.redis, args.memory_rounds)
     return report(results["empty"], results["full"], args.rounds, memory_lines, unexpected)
 
 
@@ -518,6 +522,11 @@ def main() -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--keep", action="store_true", help="keep both databases for a later --reuse")
     group.add_argument("--reuse", action="store_true", help="measure the databases kept by --keep")
+    group.add_argument(
+        "--private-server",
+        action="store_true",
+        help="both databases on a PostgreSQL cluster of its own with the production settings (removed afterwards)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--heading", default="# Scale: the main pages and calls, full city against empty")
     args = parser.parse_args()

@@ -27,7 +27,10 @@ from familienkarte.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
+    from familienkarte.city import City
+    from familienkarte.statistics.rollups import Rebuilt
     from familienkarte.transit_import import ImportProblem
 
 # Heavier modules (SQLAlchemy, Celery, uvicorn) are imported where they are needed, so that a wrong setting is
@@ -536,29 +539,68 @@ def _stats_day(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 
 @stats.command("rebuild")
 @click.option("--day", callback=_stats_day, help="The local day (YYYY-MM-DD); without it, every day that changed.")
+@click.option("--from", "first", callback=_stats_day, help="With --to: every day from this one (YYYY-MM-DD).")
+@click.option("--to", "last", callback=_stats_day, help="With --from: every day up to this one (YYYY-MM-DD).")
 @click.pass_context
-def stats_rebuild(ctx: click.Context, day: dt.date | None) -> None:
-    """Rebuild one day's rollups, or those of every day whose facts changed since its last build."""
+def stats_rebuild(ctx: click.Context, day: dt.date | None, first: dt.date | None, last: dt.date | None) -> None:
+    """Rebuild one day's rollups, every day's from --from to --to (a first build, after an import), or those of
+    every day whose facts changed since its last build."""
     from familienkarte.city import load_city
     from familienkarte.db import make_sync_sessionmaker, sync_transaction, utcnow
     from familienkarte.statistics.rollups import rebuild_day, rebuild_dirty
 
+    if (first is None) != (last is None):
+        raise click.UsageError("--from and --to go together.")
+    if day is not None and first is not None:
+        raise click.UsageError("Give --day or --from and --to, not both.")
+    if first is not None and last is not None and first > last:
+        raise click.BadParameter(f"{first.isoformat()} is after {last.isoformat()}.", param_hint="--from")
     settings = load(ctx)
     city = load_city(settings.city)
     with database(settings) as engine:
         check_schema_current(engine, settings.effective_database_url)
-        with sync_transaction(make_sync_sessionmaker(engine)) as session:
-            if day is None:
-                rebuilt = rebuild_dirty(session, city, utcnow())
-            else:
-                rebuilt = rebuild_day(session, city, day, utcnow())
-    days = ", ".join(d.isoformat() for d in rebuilt.days) or "none"
-    click.echo(f"Rebuilt the statistics of {_count(len(rebuilt.days), 'day')} ({days}).")
+        factory = make_sync_sessionmaker(engine)
+        if first is not None and last is not None:
+            rebuilt = _rebuild_range(factory, city, first, last)
+        else:
+            with sync_transaction(factory) as session:
+                if day is None:
+                    rebuilt = rebuild_dirty(session, city, utcnow())
+                else:
+                    rebuilt = rebuild_day(session, city, day, utcnow())
+    if first is not None and last is not None:
+        click.echo(
+            f"Rebuilt the statistics of {_count(len(rebuilt.days), 'day')} "
+            f"({first.isoformat()} to {last.isoformat()}) and {_count(len(rebuilt.months), 'month')}."
+        )
+    else:
+        days = ", ".join(d.isoformat() for d in rebuilt.days) or "none"
+        click.echo(f"Rebuilt the statistics of {_count(len(rebuilt.days), 'day')} ({days}).")
     if rebuilt.retained:
         retained = ", ".join(d.isoformat() for d in rebuilt.retained)
         click.echo(
             f"Not rebuilt, their raw facts were deleted by the retention and their statistics are final: {retained}."
         )
+
+
+def _rebuild_range(factory: sessionmaker[Session], city: City, first: dt.date, last: dt.date) -> Rebuilt:
+    """Every day from ``first`` to ``last``, a run of consecutive days per transaction (each with its months)."""
+    from familienkarte.db import sync_transaction, utcnow
+    from familienkarte.statistics.rollups import Rebuilt, day_runs, days_from, rebuild
+
+    with factory() as session:
+        runs = day_runs(session, days_from(first, last))
+    built: list[dt.date] = []
+    months: set[dt.date] = set()
+    retained: list[dt.date] = []
+    for start, end in runs:
+        with sync_transaction(factory) as session:
+            part = rebuild(session, city, days_from(start, end), utcnow())
+        built += part.days
+        months |= set(part.months)
+        retained += part.retained
+        click.echo(f"  {start.isoformat()} to {end.isoformat()}", err=True)
+    return Rebuilt(tuple(built), tuple(sorted(months)), tuple(retained))
 
 
 @stats.command("reconcile")

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -100,8 +100,11 @@ class PostgresServer:
     a commit the server acknowledged must survive the crash (fsync is off, which only a power cut would notice).
     """
 
-    def __init__(self, binaries: Path) -> None:
+    def __init__(self, binaries: Path, *, settings: Mapping[str, str] | None = None, durable: bool = False) -> None:
         self.binaries = binaries
+        # Server settings (``-c name=value``); ``durable``: fsync and full-page writes on, as in production.
+        self.settings = dict(settings or {})
+        self.durable = durable
         self.port = free_port()
         # Not under pytest's temporary folder: that is private to root, and the server runs as ``postgres``.
         self.folder = Path(tempfile.mkdtemp(prefix="fk-pg-"))
@@ -129,10 +132,10 @@ class PostgresServer:
         return self
 
     def start(self) -> None:
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.folder} "
-            "-c fsync=off -c full_page_writes=off"
-        )
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.folder}"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(
             str(self.binaries / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start"
         )

@@ -79,6 +79,18 @@ def make_test_settings(data_dir: Path, database_url: str, **extra: str) -> Setti
     return load_settings(env)
 
 
+def cli_env(data_dir: Path, database_url: str) -> dict[str, str | None]:
+    """The environment of a command run in the test's process (``CliRunner``): test mode, this run's database, text
+    logs and no Redis (None removes a variable the environment may hold)."""
+    return {
+        "FK_ENV": "test",
+        "FK_DATA_DIR": str(data_dir),
+        "FK_DATABASE_URL": database_url,
+        "FK_LOG_FORMAT": "text",
+        "FK_REDIS_URL": None,
+    }
+
+
 # --- partners, locations and benefits for the statistics tests ---
 
 # When the partners, locations and benefits are set up: long before the tests' facts (the tests' clock is in the

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from familienkarte import i18n
@@ -54,10 +54,12 @@ FAR_AWAY: Final = 1.0e12
 
 FINDER_MAX_ADULTS: Final = 10
 FINDER_MAX_CHILDREN: Final = 12
-# The finder shows this many benefits per category (the rest: a link to the catalogue) and this many coming up.
-# In a big city a family may use thousands: building every card made the page take seconds.
-FINDER_SHOWN_PER_CATEGORY: Final = 12
-FINDER_COMING_UP_SHOWN: Final = 20
+# The finder's overview shows this many benefits per category (the rest: the category's own pages, FINDER_PER_PAGE
+# at a time) and this many coming up. In a big city a family may use thousands: the page lists a few of each.
+FINDER_SHOWN_PER_CATEGORY: Final = 3
+FINDER_COMING_UP_SHOWN: Final = 5
+# A category's own page of the finder lists the family's benefits in it this many at a time.
+FINDER_PER_PAGE: Final = 20
 
 
 class NoFamilyCard(NotFound):
@@ -270,18 +272,22 @@ def _filters(query: CatalogueQuery, locale: str) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _distance_squared(lat: float, lon: float) -> Any:
-    """The smallest squared equirectangular distance (in degrees of latitude) from the position to one of the
-    benefit's active locations with coordinates; NULL when it has none. Plain arithmetic, so any database can
-    compute it, and accurate enough to order places within a city."""
+def _distances_squared(lat: float, lon: float) -> Any:
+    """(benefit_id, distance): the smallest squared equirectangular distance (in degrees of latitude) from the
+    position to one of the benefit's active locations with coordinates; benefits without one have no row. Plain
+    arithmetic, so any database can compute it, and accurate enough to order places within a city. Grouped once
+    over the links, not asked per benefit: a city's benefits share a few thousand locations."""
     scale = math.cos(math.radians(lat))
     dlat = Location.latitude - lat
     dlon = (Location.longitude - lon) * scale
     return (
-        select(func.min(dlat * dlat + dlon * dlon))
-        .where(_active_location_of_benefit(), Location.latitude.is_not(None), Location.longitude.is_not(None))
-        .correlate(Benefit)
-        .scalar_subquery()
+        select(
+            benefit_locations.c.benefit_id.label("benefit_id"), func.min(dlat * dlat + dlon * dlon).label("distance")
+        )
+        .join(Location, Location.id == benefit_locations.c.location_id)
+        .where(Location.is_active.is_(True), Location.latitude.is_not(None), Location.longitude.is_not(None))
+        .group_by(benefit_locations.c.benefit_id)
+        .subquery("distances")
     )
 
 
@@ -293,7 +299,8 @@ def _title_for_sorting(locale: str) -> Any:
 # Cards ---------------------------------------------------------------------------------------------------------
 
 
-def address_of(location: Location) -> str:
+def address_of(location: Any) -> str:
+    """A location's street, house number and postal code (a ``Location`` or a row with those columns)."""
     street = " ".join(part for part in (location.street, location.house_number) if part)
     return ", ".join(part for part in (street, location.postal_code) if part)
 
@@ -303,28 +310,51 @@ def _location_lines(session: Session, benefit_ids: Sequence[uuid.UUID]) -> dict[
     if not benefit_ids:
         return lines
     rows = session.execute(
-        select(benefit_locations.c.benefit_id, Location)
+        select(
+            benefit_locations.c.benefit_id,
+            Location.id,
+            Location.name,
+            Location.street,
+            Location.house_number,
+            Location.postal_code,
+            Location.district,
+        )
         .join(Location, Location.id == benefit_locations.c.location_id)
         .where(benefit_locations.c.benefit_id.in_(benefit_ids), Location.is_active.is_(True))
         .order_by(Location.name, Location.id)
     ).all()
-    for benefit_id, location in rows:
-        lines[benefit_id].append(LocationLine(location.id, location.name, address_of(location), location.district))
+    for row in rows:
+        lines[row.benefit_id].append(LocationLine(row.id, row.name, address_of(row), row.district))
     return lines
 
 
-def _cards(session: Session, rows: Sequence[tuple[Benefit, str]], locale: str) -> list[BenefitCard]:
-    lines = _location_lines(session, [benefit.id for benefit, _name in rows])
+# What a benefit's card shows, as plain columns (an ORM object would also load and parse ``pending``).
+CARD_COLUMNS: Final = (
+    Benefit.id,
+    Benefit.partner_id,
+    *(getattr(Benefit, key) for key in COLUMN_KEYS),
+    Partner.name.label("partner_name"),
+)
+
+
+def card_rows() -> Select[Any]:
+    """The columns of benefit cards, their partner joined (``visible`` can be applied)."""
+    return select(*CARD_COLUMNS).join(Partner, Partner.id == Benefit.partner_id)
+
+
+def _cards(session: Session, rows: Sequence[Any], locale: str) -> list[BenefitCard]:
+    """The cards of rows of :func:`card_rows`, with their active locations (one query for all)."""
+    lines = _location_lines(session, [row.id for row in rows])
     return [
         benefit_card(
-            benefit_id=benefit.id,
-            partner_id=benefit.partner_id,
-            partner_name=partner_name,
-            fields={key: getattr(benefit, key) for key in COLUMN_KEYS},
-            locations=lines.get(benefit.id, []),
+            benefit_id=row.id,
+            partner_id=row.partner_id,
+            partner_name=row.partner_name,
+            fields={key: getattr(row, key) for key in COLUMN_KEYS},
+            locations=lines.get(row.id, []),
             locale=locale,
         )
-        for benefit, partner_name in rows
+        for row in rows
     ]
 
 
@@ -366,38 +396,43 @@ def search_benefits(session: Session, query: CatalogueQuery, *, locale: str, tod
     """One page of the visible benefits that match the query, in its order, with the number of all matches."""
     conditions = [visible(today), *_filters(query, locale)]
     total = session.scalar(
-        select(func.count(Benefit.id)).join(Partner, Partner.id == Benefit.partner_id).where(*conditions)
+        select(func.count()).select_from(Benefit).where(visible_alone(today), *_filters(query, locale))
     )
-    distance = None
-    statement = select(Benefit, Partner.name).join(Partner, Partner.id == Benefit.partner_id).where(*conditions)
-    if query.sort == "distance" and query.lat is not None and query.lon is not None:
-        distance = _distance_squared(query.lat, query.lon).label("distance")
-        statement = statement.add_columns(distance).order_by(func.coalesce(distance, FAR_AWAY), Benefit.id)
-    elif query.sort == "name":
-        statement = statement.order_by(_title_for_sorting(locale), Benefit.id)
-    else:
-        statement = statement.order_by(func.coalesce(Benefit.published_at, Benefit.created_at).desc(), Benefit.id)
-    statement = statement.limit(query.per_page).offset((query.page - 1) * query.per_page)
-    rows: Sequence[Any] = session.execute(statement).all()
-    cards = _cards(session, [(row[0], row[1]) for row in rows], locale)
     distances: dict[uuid.UUID, int] = {}
-    if distance is not None:
-        for row in rows:
-            if row[2] is not None:
-                distances[row[0].id] = round(math.sqrt(row[2]) * METRES_PER_DEGREE)
+    offset = (query.page - 1) * query.per_page
+    if query.sort == "distance" and query.lat is not None and query.lon is not None:
+        # The page's ids first (every benefit's distance is needed to order them), then their cards.
+        nearest = _distances_squared(query.lat, query.lon)
+        ranked = session.execute(
+            select(Benefit.id, nearest.c.distance)
+            .join(Partner, Partner.id == Benefit.partner_id)
+            .outerjoin(nearest, nearest.c.benefit_id == Benefit.id)
+            .where(*conditions)
+            .order_by(func.coalesce(nearest.c.distance, FAR_AWAY), Benefit.id)
+            .limit(query.per_page)
+            .offset(offset)
+        ).all()
+        for benefit_id, squared in ranked:
+            if squared is not None:
+                distances[benefit_id] = round(math.sqrt(squared) * METRES_PER_DEGREE)
+        cards = _cards_by_id(session, [benefit_id for benefit_id, _squared in ranked], locale)
+    else:
+        statement = card_rows().where(*conditions)
+        if query.sort == "name":
+            statement = statement.order_by(_title_for_sorting(locale), Benefit.id)
+        else:
+            statement = statement.order_by(*_newest_first())
+        rows: Sequence[Any] = session.execute(statement.limit(query.per_page).offset(offset)).all()
+        cards = _cards(session, rows, locale)
     return CataloguePage(query=query, items=cards, total=int(total or 0), distances_m=distances)
 
 
 def benefit_detail(session: Session, benefit_id: uuid.UUID, *, locale: str, today: dt.date) -> BenefitCard:
     """One visible benefit; any other (a draft, another partner's paused one, an ended one) does not exist here."""
-    row = session.execute(
-        select(Benefit, Partner.name)
-        .join(Partner, Partner.id == Benefit.partner_id)
-        .where(Benefit.id == benefit_id, visible(today))
-    ).first()
+    row = session.execute(card_rows().where(Benefit.id == benefit_id, visible(today))).first()
     if row is None:
         raise NotFound()
-    return _cards(session, [(row[0], row[1])], locale)[0]
+    return _cards(session, [row], locale)[0]
 
 
 @dataclass(frozen=True)
@@ -545,8 +580,7 @@ def partner_page(session: Session, partner_id: uuid.UUID, *, locale: str, today:
             )
         )
     rows = session.execute(
-        select(Benefit, Partner.name)
-        .join(Partner, Partner.id == Benefit.partner_id)
+        card_rows()
         .where(Benefit.partner_id == partner.id, visible(today))
         .order_by(_title_for_sorting(locale), Benefit.id)
     ).all()
@@ -560,7 +594,7 @@ def partner_page(session: Session, partner_id: uuid.UUID, *, locale: str, today:
         website=web_link(partner.website),
         logo_url=f"/partners/{partner.id}/logo" if partner.logo else None,
         locations=views,
-        benefits=_cards(session, [(row[0], row[1]) for row in rows], locale),
+        benefits=_cards(session, rows, locale),
     )
 
 
@@ -571,13 +605,10 @@ def partner_page(session: Session, partner_id: uuid.UUID, *, locale: str, today:
 class FinderGroup:
     category: str
     label: str
-    # The first FINDER_SHOWN_PER_CATEGORY by title; ``benefit_ids`` holds every one the family may use.
+    # The newest FINDER_SHOWN_PER_CATEGORY on the overview, one page of FINDER_PER_PAGE on the category's own page;
+    # ``total`` counts every one the family may use.
     benefits: list[BenefitCard]
-    benefit_ids: list[uuid.UUID]
-
-    @property
-    def total(self) -> int:
-        return len(self.benefit_ids)
+    total: int
 
     @property
     def more(self) -> int:
@@ -595,26 +626,30 @@ class ComingUp:
 
 @dataclass(frozen=True)
 class FinderResult:
+    """The overview (every category, a few benefits each, and what comes up) or, with ``category``, one page of
+    that category's benefits."""
+
     groups: list[FinderGroup]
-    # The soonest FINDER_COMING_UP_SHOWN; ``coming_up_total`` counts them all.
+    # The soonest FINDER_COMING_UP_SHOWN (on the overview only); ``coming_up_total`` counts them all.
     coming_up: list[ComingUp]
     coming_up_total: int
+    # Every benefit the family may use, in all categories.
+    count: int
+    category: str | None = None
+    page: int = 1
 
     @property
-    def count(self) -> int:
-        return sum(group.total for group in self.groups)
+    def pages(self) -> int:
+        total = self.groups[0].total if self.category is not None and self.groups else 0
+        return max(1, math.ceil(total / FINDER_PER_PAGE))
 
+    @property
+    def has_next(self) -> bool:
+        return self.category is not None and self.page < self.pages
 
-def _benefit_rules(row: Any) -> rules.BenefitRules:
-    return rules.BenefitRules(
-        min_children=row.min_children,
-        child_age_min=row.child_age_min,
-        child_age_max=row.child_age_max,
-        requires_entitlement=row.requires_entitlement,
-        weekdays=row.weekdays,
-        valid_from=row.valid_from,
-        valid_until=row.valid_until,
-    )
+    @property
+    def has_prev(self) -> bool:
+        return self.category is not None and self.page > 1
 
 
 def _may_grow_into(benefit: rules.BenefitRules, family: rules.FamilyFacts, today: dt.date) -> bool:
@@ -646,66 +681,239 @@ def _child_that_grew(benefit: rules.BenefitRules, family: rules.FamilyFacts, on:
     return min(fitting or grown) if grown else None
 
 
-def find_benefits(session: Session, *, family: rules.FamilyFacts, locale: str, today: dt.date) -> FinderResult:
-    """Every visible benefit the family may use (``rules.family_may_use``), grouped by category in the
-    vocabulary's order, and the ones it will be able to use when a child reaches an age, soonest first."""
-    candidates = session.execute(
+def _usable(family: rules.FamilyFacts, on: dt.date) -> ColumnElement[bool]:
+    """:func:`rules.family_may_use` as SQL: the benefits whose own conditions the family meets on ``on``."""
+    born = rules.ages(family, on)
+    in_range = [
+        and_(
+            or_(Benefit.child_age_min.is_(None), Benefit.child_age_min <= age),
+            or_(Benefit.child_age_max.is_(None), Benefit.child_age_max >= age),
+        )
+        for age in sorted(set(born))
+    ]
+    conditions = [
+        Benefit.min_children <= len(born),
+        or_(and_(Benefit.child_age_min.is_(None), Benefit.child_age_max.is_(None)), *in_range),
+    ]
+    if not family.entitled:
+        conditions.append(Benefit.requires_entitlement.is_(False))
+    return and_(*conditions)
+
+
+# (min_children, child_age_min, child_age_max): the conditions of a benefit that change as the children grow.
+Shape = tuple[int, int | None, int | None]
+
+
+def _partner_approved() -> ColumnElement[bool]:
+    """The benefit's partner is approved, without joining partners: the few partners that are not are looked up
+    once (a join would hash every approved partner for each query)."""
+    return Benefit.partner_id.not_in(select(Partner.id).where(Partner.status != PartnerStatus.APPROVED.value))
+
+
+def visible_alone(today: dt.date) -> ColumnElement[bool]:
+    """:func:`visible` for a query of benefits alone (counts read from an index of benefits only)."""
+    return and_(
+        Benefit.status == BenefitStatus.PUBLISHED.value,
+        or_(Benefit.valid_until.is_(None), Benefit.valid_until >= today),
+        _partner_approved(),
+    )
+
+
+@dataclass
+class _Tally:
+    """What the finder learns from one pass over the visible benefits, grouped by category, conditions and end."""
+
+    usable: dict[str, int] = field(default_factory=dict)
+    # Shape -> the day the family grows into it and the age a child reaches that day.
+    grown: dict[Shape, tuple[dt.date, int | None]] = field(default_factory=dict)
+    # Day -> how many benefits the family grows into that day (still offered then).
+    coming: dict[dt.date, int] = field(default_factory=dict)
+
+    @property
+    def coming_total(self) -> int:
+        return sum(self.coming.values())
+
+
+def _usable_by_category(session: Session, family: rules.FamilyFacts, today: dt.date) -> _Tally:
+    """How many visible benefits of each category the family may use (a category's own page needs no more)."""
+    rows = session.execute(
+        select(Benefit.category, func.count())
+        .where(visible_alone(today), _usable(family, today))
+        .group_by(Benefit.category)
+    ).all()
+    return _Tally(usable={category: int(number) for category, number in rows})
+
+
+def _tally(session: Session, family: rules.FamilyFacts, today: dt.date) -> _Tally:
+    """How many visible benefits of each category the family may use, and when it grows into the others.
+
+    One pass over ``ix_benefits_published_conditions`` alone, in as few groups as the answer needs: the benefits
+    the family may use by category, the others by conditions and end (a city has a few dozen sets of conditions
+    however many benefits), so that the rules (:mod:`rules`) judge each set of conditions once."""
+    usable = _usable(family, today)
+    facts = (
         select(
-            Benefit.id,
-            Benefit.category,
-            Benefit.title,
+            case((usable, Benefit.category), else_=None).label("category"),
             Benefit.min_children,
             Benefit.child_age_min,
             Benefit.child_age_max,
             Benefit.requires_entitlement,
-            Benefit.weekdays,
-            Benefit.valid_from,
-            Benefit.valid_until,
+            case((usable, None), else_=Benefit.valid_until).label("ends"),
         )
+        .where(visible_alone(today))
+        .subquery()
+    )
+    rows: Sequence[Any] = session.execute(select(*facts.c, func.count()).group_by(*facts.c)).all()
+    tally = _Tally()
+    judged: dict[tuple[Shape, bool], tuple[dt.date, int | None] | None] = {}
+    for category, min_children, age_min, age_max, needs_tier, ends, number in rows:
+        if category is not None:
+            tally.usable[category] = tally.usable.get(category, 0) + int(number)
+            continue
+        shape: Shape = (min_children, age_min, age_max)
+        key = (shape, bool(needs_tier))
+        if key not in judged:
+            judged[key] = _judge(shape, bool(needs_tier), family, today)
+        growth = judged[key]
+        if growth is not None:
+            tally.grown[shape] = growth
+            if ends is None or growth[0] <= ends:
+                tally.coming[growth[0]] = tally.coming.get(growth[0], 0) + int(number)
+    return tally
+
+
+def _judge(
+    shape: Shape, needs_tier: bool, family: rules.FamilyFacts, today: dt.date
+) -> tuple[dt.date, int | None] | None:
+    """(day, age reached) when the family, which may not use benefits of these conditions today, grows into them;
+    None when it does not."""
+    conditions = rules.BenefitRules(
+        min_children=shape[0], child_age_min=shape[1], child_age_max=shape[2], requires_entitlement=needs_tier
+    )
+    if not _may_grow_into(conditions, family, today):
+        return None
+    day = rules.eligible_from(conditions, family, today)
+    return None if day is None else (day, _child_that_grew(conditions, family, day))
+
+
+def _newest_first() -> tuple[Any, Any]:
+    """The catalogue's default order, read from ``ix_benefits_published_newest`` (``..._category_newest`` in a
+    category)."""
+    return func.coalesce(Benefit.published_at, Benefit.created_at).desc(), Benefit.id
+
+
+def _usable_newest_first(family: rules.FamilyFacts, today: dt.date) -> Select[uuid.UUID, str, dt.datetime]:
+    """The visible benefits the family may use, newest first; a category's are read from
+    ``ix_benefits_published_category_newest``."""
+    return (
+        select(Benefit.id, Benefit.category, func.coalesce(Benefit.published_at, Benefit.created_at).label("newest"))
         .join(Partner, Partner.id == Benefit.partner_id)
-        .where(visible(today))
-    ).all()
-    usable: dict[str, list[tuple[str, str, uuid.UUID]]] = defaultdict(list)
-    later: list[tuple[dt.date, str, str, uuid.UUID, int | None]] = []
-    for row in candidates:
-        benefit = _benefit_rules(row)
-        title = rules.localized(row.title or {}, locale).text.lower()
-        if rules.family_may_use(benefit, family, today) is None:
-            usable[row.category].append((title, str(row.id), row.id))
-        elif _may_grow_into(benefit, family, today):
-            day = rules.eligible_from(benefit, family, today)
-            if day is not None and (benefit.valid_until is None or day <= benefit.valid_until):
-                later.append((day, title, str(row.id), row.id, _child_that_grew(benefit, family, day)))
-    for entries in usable.values():
-        entries.sort()
-    later.sort(key=lambda item: item[:3])
-    shown = [entry[2] for entries in usable.values() for entry in entries[:FINDER_SHOWN_PER_CATEGORY]]
-    soon = later[:FINDER_COMING_UP_SHOWN]
-    cards = {card.id: card for card in _cards_by_id(session, [*shown, *(item[3] for item in soon)], locale)}
+        .where(visible(today), _usable(family, today))
+        .order_by(*_newest_first())
+    )
+
+
+def _of_shape(shape: Shape) -> ColumnElement[bool]:
+    min_children, age_min, age_max = shape
+    return and_(
+        Benefit.min_children == min_children,
+        Benefit.child_age_min.is_(None) if age_min is None else Benefit.child_age_min == age_min,
+        Benefit.child_age_max.is_(None) if age_max is None else Benefit.child_age_max == age_max,
+    )
+
+
+def _coming_up(
+    session: Session, family: rules.FamilyFacts, today: dt.date, tally: _Tally
+) -> list[tuple[uuid.UUID, dt.date, int | None]]:
+    """The soonest FINDER_COMING_UP_SHOWN (benefit, day, age reached) the family grows into before they end: day
+    by day, newest first within a day, asking only for the days the tally found benefits on."""
+    soon: list[tuple[uuid.UUID, dt.date, int | None]] = []
+    for day in sorted(tally.coming):
+        wanted = FINDER_COMING_UP_SHOWN - len(soon)
+        if wanted <= 0:
+            break
+        shapes = [shape for shape, (on, _age) in tally.grown.items() if on == day]
+        conditions = [
+            visible(today),
+            or_(*(_of_shape(shape) for shape in shapes)),
+            or_(Benefit.valid_until.is_(None), Benefit.valid_until >= day),
+        ]
+        if not family.entitled:
+            conditions.append(Benefit.requires_entitlement.is_(False))
+        rows = session.execute(
+            select(Benefit.id, Benefit.min_children, Benefit.child_age_min, Benefit.child_age_max)
+            .join(Partner, Partner.id == Benefit.partner_id)
+            .where(*conditions)
+            .order_by(*_newest_first())
+            .limit(wanted)
+        ).all()
+        soon.extend((row.id, *tally.grown[(row.min_children, row.child_age_min, row.child_age_max)]) for row in rows)
+    return soon
+
+
+def find_benefits(
+    session: Session,
+    *,
+    family: rules.FamilyFacts,
+    locale: str,
+    today: dt.date,
+    category: str | None = None,
+    page: int = 1,
+) -> FinderResult:
+    """The visible benefits the family may use (``rules.family_may_use``), grouped by category in the
+    vocabulary's order, newest first, and the ones it will be able to use when a child reaches an age, soonest
+    first. Without ``category`` the overview: FINDER_SHOWN_PER_CATEGORY of each category and the soonest
+    FINDER_COMING_UP_SHOWN coming up; with it, page ``page`` of that category's benefits."""
+    tally = _tally(session, family, today) if category is None else _usable_by_category(session, family, today)
     order = list(CATEGORIES)
+    categories = sorted(tally.usable, key=lambda c: order.index(c) if c in order else len(order))
+    soon: list[tuple[uuid.UUID, dt.date, int | None]] = []
+    soon_total = 0
+    rows: Sequence[Any] = []
+    usable = _usable_newest_first(family, today)
+    if category is None:
+        # One short index scan per category.
+        shown = [
+            usable.where(Benefit.category == code).limit(FINDER_SHOWN_PER_CATEGORY).subquery() for code in categories
+        ]
+        if shown:
+            rows = session.execute(
+                union_all(*(select(part.c.id, part.c.category, part.c.newest) for part in shown))
+            ).all()
+        soon, soon_total = _coming_up(session, family, today, tally), tally.coming_total
+    elif category in tally.usable:
+        categories = [category]
+        offset = (page - 1) * FINDER_PER_PAGE
+        rows = session.execute(usable.where(Benefit.category == category).limit(FINDER_PER_PAGE).offset(offset)).all()
+    else:
+        categories = []
+    # Each category's rows newest first (a UNION keeps no order of its own).
+    ordered = sorted(sorted(rows, key=lambda row: row.id), key=lambda row: row.newest, reverse=True)
+    cards = {
+        card.id: card for card in _cards_by_id(session, [*(row.id for row in ordered), *(s[0] for s in soon)], locale)
+    }
     groups = [
         FinderGroup(
-            category,
-            i18n.gettext(CATEGORIES.get(category, N_("Other"))),
-            [cards[entry[2]] for entry in usable[category][:FINDER_SHOWN_PER_CATEGORY]],
-            [entry[2] for entry in usable[category]],
+            code,
+            i18n.gettext(CATEGORIES.get(code, N_("Other"))),
+            [cards[row.id] for row in ordered if row.category == code and row.id in cards],
+            tally.usable[code],
         )
-        for category in sorted(usable, key=lambda c: order.index(c) if c in order else len(order))
+        for code in categories
     ]
-    coming = [ComingUp(cards[benefit_id], day, age) for day, _title, _key, benefit_id, age in soon]
-    return FinderResult(groups, coming, len(later))
+    coming = [ComingUp(cards[benefit_id], day, age) for benefit_id, day, age in soon if benefit_id in cards]
+    return FinderResult(groups, coming, soon_total, sum(tally.usable.values()), category, page)
 
 
 def _cards_by_id(session: Session, ids: Sequence[uuid.UUID], locale: str) -> list[BenefitCard]:
-    cards: list[BenefitCard] = []
+    """The cards of these benefits, in the order of ``ids``."""
+    cards: dict[uuid.UUID | None, BenefitCard] = {}
     # In slices, so that the IN list stays within every database's limit on parameters.
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        rows = session.execute(
-            select(Benefit, Partner.name).join(Partner, Partner.id == Benefit.partner_id).where(Benefit.id.in_(chunk))
-        ).all()
-        cards.extend(_cards(session, [(row[0], row[1]) for row in rows], locale))
-    return cards
+        rows = session.execute(card_rows().where(Benefit.id.in_(chunk))).all()
+        cards.update((card.id, card) for card in _cards(session, rows, locale))
+    return [cards[benefit_id] for benefit_id in ids if benefit_id in cards]
 
 
 def read_family_form(params: Mapping[str, Any], today: dt.date) -> rules.FamilyFacts:
@@ -783,16 +991,37 @@ class FinderView:
     ages: list[int]
     result: FinderResult | None
 
+    def url(self, category: str | None = None, page: int = 1) -> str:
+        """The finder for the same family: the overview, or a page of one category."""
+        values = {"mine": "1"} if self.from_card else {name: value for name, value in self.form.items() if value}
+        if category is not None:
+            values["category"] = category
+        if page != 1:
+            values["page"] = str(page)
+        return f"/finder?{urlencode(values)}"
+
 
 def _wants_card(params: Mapping[str, Any]) -> bool:
     return (_text(params, "mine") or "") not in ("", "0")
+
+
+def _finder_page(params: Mapping[str, Any]) -> tuple[str | None, int]:
+    """The category and page asked for (a link of the finder's own): unknown ones are refused."""
+    errors: list[FieldError] = []
+    category = _text(params, "category")
+    if category is not None and category not in CATEGORIES:
+        errors.append(FieldError("category", N_("There is no category %(value)s."), {"value": category}))
+    page = _whole(params, "page", 1, MAX_PAGE, N_("The page must be a whole number from %(min)s to %(max)s."), errors)
+    if errors:
+        raise InvalidInput(errors)
+    return category, page or 1
 
 
 def finder_view(
     session: Session, params: Mapping[str, Any], principal: Principal | None, *, locale: str, today: dt.date
 ) -> FinderView:
     """The finder for URL parameters: nothing asked yet, the family from the form, or (``mine=1``, signed in as a
-    family) from their own card."""
+    family) from their own card; ``category`` and ``page`` choose a page of one category."""
     form = {name: str(params.get(name) or "") for name in ("adults", "children", "tier")}
     can_use_card = principal is not None and principal.role == Role.FAMILY
     asked = _wants_card(params) or any(form.values())
@@ -800,6 +1029,7 @@ def finder_view(
         return FinderView(form, {}, can_use_card, False, [], None)
     from_card = _wants_card(params)
     try:
+        category, page = _finder_page(params)
         if from_card:
             if principal is None:
                 raise NoFamilyCard()
@@ -810,7 +1040,7 @@ def finder_view(
         return FinderView(form, _messages(exc), can_use_card, False, [], None)
     except NoFamilyCard as exc:
         return FinderView(form, {"mine": i18n.gettext(exc.message)}, can_use_card, True, [], None)
-    result = find_benefits(session, family=family, locale=locale, today=today)
+    result = find_benefits(session, family=family, locale=locale, today=today, category=category, page=page)
     return FinderView(form, {}, can_use_card, from_card, rules.ages(family, today), result)
 
 

@@ -18,7 +18,9 @@ with the total the week table holds for it (its row of the week less its row of 
 for the keys where there is one, is added to the key's rows of that week and of every later week (one ``UPDATE ...
 FROM``), keys new in the week get their rows from the week up to their first stored one (one ``INSERT ...
 SELECT``), and rows left at zero (a key whose only facts were removed) are deleted. Weeks after the last stored one
-are built (and weeks after the day table's last week deleted) as before, from the last stored row per key.
+are built (and weeks after the day table's last week deleted) as before, from the last stored row per key. When
+more than ``WEEKS_BY_DIFFERENCE`` weeks changed (a run of days rebuilt together), the rows from the first of them on
+are written afresh instead: every later row changes anyway.
 
 This adds a difference where the house rule is "rebuilt, not incremented". It stays safe because the difference
 is itself rebuilt (the week's new total from the day rows against the stored one, not a count of events applied),
@@ -73,6 +75,9 @@ from familienkarte.statistics.models import (
 )
 
 WEEK: Final = dt.timedelta(days=7)
+# Up to this many weeks changed, their differences are added to the stored running totals; more, and the rows
+# from the first of them on are written afresh (``rebuild_weeks``).
+WEEKS_BY_DIFFERENCE: Final = 2
 
 
 def monday(day: dt.date) -> dt.date:
@@ -124,11 +129,13 @@ def _insert_area(session: Session, spec: AreaTable, rows: FromClause) -> None:
     session.execute(insert(spec.table).from_select([column.name for column in query.selected_columns], query))
 
 
-def rebuild_area_day(session: Session, day: dt.date) -> None:
-    """The area rows of ``day`` again from its rows in the day tables (rebuilt right before)."""
+def rebuild_area_days(session: Session, first: dt.date, last: dt.date) -> None:
+    """The area rows of the days ``first`` to ``last`` again from their rows in the day tables (rebuilt right
+    before)."""
     for spec in AREA_TABLES:
-        session.execute(delete(spec.table).where(spec.table.day == day))
-        _insert_area(session, spec, select(spec.source).where(spec.source.day == day).subquery())
+        session.execute(delete(spec.table).where(spec.table.day >= first, spec.table.day <= last))
+        rows = select(spec.source).where(spec.source.day >= first, spec.source.day <= last)
+        _insert_area(session, spec, rows.subquery())
 
 
 # --- the week tables ---
@@ -358,10 +365,14 @@ def _update_week_table(session: Session, spec: WeekTable, weeks: Sequence[dt.dat
         session.execute(delete(spec.table))
         return
     final = monday(final_day)
-    for week in weeks:
-        # Weeks after the stored ones are built below; weeks after the day table's last one are deleted there.
-        if week <= min(stored, final):
-            _add_week_difference(session, spec, week, stored)
+    # Weeks after the stored ones are built below; weeks after the day table's last one are deleted there.
+    changed = [week for week in weeks if week <= min(stored, final)]
+    if len(changed) > WEEKS_BY_DIFFERENCE:
+        # Many weeks (a run of days, a backfill): every later row changes anyway, one rewrite is cheaper.
+        _rebuild_week_table(session, spec, changed[0])
+        return
+    for week in changed:
+        _add_week_difference(session, spec, week, stored)
     # The weeks after the last stored one (from its rows), or none after the day table's last week.
     _rebuild_week_table(session, spec, stored + WEEK)
 
@@ -406,7 +417,7 @@ def rebuild_all(session: Session, days: Sequence[dt.date] = ()) -> None:
     first of them)."""
     if days:
         for day in sorted(set(days)):
-            rebuild_area_day(session, day)
+            rebuild_area_days(session, day, day)
         rebuild_weeks(session, days)
         return
     for area in AREA_TABLES:
@@ -613,7 +624,7 @@ __all__ = [
     "fraud_rows",
     "monday",
     "rebuild_all",
-    "rebuild_area_day",
+    "rebuild_area_days",
     "rebuild_weeks",
     "redemption_rows",
     "rewrite_weeks",

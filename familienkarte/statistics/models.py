@@ -1,5 +1,10 @@
 """The rollup tables and the record of what was built when.
 
+The rollup tables refer to partners, locations and benefits without foreign keys: their rows are counted from the
+raw facts, whose foreign keys hold, and a check of the keys of every inserted row (a key-share lock on each
+referenced row) cost most of a rebuild's time. Partners, locations and benefits are never deleted (they are
+suspended, closed or ended); a row of one deleted by hand stays until its day is rebuilt.
+
 Only counts, never a card number or a name. Days and hours are the city's (``City.timezone``). A distinct count
 (``cards``, ``families``) belongs to its own bucket and is never summed across buckets: families reached per month
 and programme-wide have a table of their own.
@@ -10,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from familienkarte.db import Base
@@ -24,6 +29,14 @@ Index("ix_redemptions_occurred_at", Redemption.occurred_at)
 Index("ix_redemptions_created_at", Redemption.created_at)
 Index("ix_redemptions_voided_at", Redemption.voided_at)
 Index("ix_verification_events_at", VerificationEvent.at)
+# Families reached programme-wide: the distinct card numbers of recorded redemptions, read by skipping from one
+# number to the next (familienkarte.statistics.rollups.families_recount).
+Index(
+    "ix_redemptions_recorded_card_number",
+    Redemption.card_number,
+    postgresql_where=Redemption.status == "recorded",
+    sqlite_where=Redemption.status == "recorded",
+)
 
 # The period of a programme-wide row in StatsFamilies.
 PROGRAMME = "all"
@@ -41,9 +54,9 @@ class StatsRedemptions(Base):
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
-    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True)
-    benefit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("benefits.id", ondelete="CASCADE"), primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    location_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    benefit_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     category: Mapped[str] = mapped_column(String(32))
     district: Mapped[str | None] = mapped_column(String(100))
     redemptions: Mapped[int] = mapped_column(Integer)
@@ -59,8 +72,8 @@ class StatsVerifications(Base):
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
-    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    location_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     reason: Mapped[str] = mapped_column(String(24), primary_key=True)
     district: Mapped[str | None] = mapped_column(String(100))
     verifications: Mapped[int] = mapped_column(Integer)
@@ -111,8 +124,8 @@ class StatsBenefitWeeks(Base):
     __tablename__ = "stats_benefit_weeks"
 
     week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    benefit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("benefits.id", ondelete="CASCADE"), primary_key=True)
-    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
+    benefit_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     category: Mapped[str] = mapped_column(String(32), primary_key=True)
     district: Mapped[str] = mapped_column(String(100), primary_key=True)
     cum_redemptions: Mapped[int] = mapped_column(BigInteger)
@@ -126,7 +139,7 @@ class StatsPartnerFraudWeeks(Base):
     __tablename__ = "stats_partner_fraud_weeks"
 
     week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     district: Mapped[str] = mapped_column(String(100), primary_key=True)
     cum_verifications: Mapped[int] = mapped_column(BigInteger)
     cum_stale: Mapped[int] = mapped_column(BigInteger)

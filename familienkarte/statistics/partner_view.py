@@ -52,6 +52,7 @@ from familienkarte.accounts.principal import Principal
 from familienkarte.accounts.roles import Role
 from familienkarte.benefits.models import Benefit, BenefitStatus
 from familienkarte.city import City
+from familienkarte.db import is_postgresql
 from familienkarte.errors import N_, FieldError, InvalidInput, NotFound, PermissionDenied
 from familienkarte.partners.models import Location, Partner
 from familienkarte.redemptions.models import Redemption, RedemptionStatus, VerificationEvent
@@ -188,11 +189,14 @@ class CardGroup:
 NO_CARDS: Final = CardGroup(0, 0, 0)
 
 
-def _counts() -> tuple[Any, Any, Any]:
+def _counts(session: Session) -> tuple[Any, Any, Any]:
+    # On PostgreSQL the distinct card numbers are compared byte by byte (``COLLATE "C"``): the same cards as with
+    # the database's language collation, in half the time (a big partner's month is tens of thousands of numbers).
+    card = Redemption.card_number.collate("C") if is_postgresql(session) else Redemption.card_number
     return (
         func.count(),
         func.coalesce(func.sum(Redemption.quantity), 0),
-        func.count(distinct(Redemption.card_number)),
+        func.count(distinct(card)),
     )
 
 
@@ -207,12 +211,12 @@ def _where(partner_id: uuid.UUID, start: dt.datetime, end: dt.datetime) -> list[
 
 def grouped_counts(session: Session, key: Any, conditions: list[ColumnElement[bool]]) -> dict[Any, CardGroup]:
     """One ``SELECT key, COUNT(*), SUM(quantity), COUNT(DISTINCT card_number) ... GROUP BY key``."""
-    rows = session.execute(select(key.label("key"), *_counts()).where(*conditions).group_by(key)).all()
+    rows = session.execute(select(key.label("key"), *_counts(session)).where(*conditions).group_by(key)).all()
     return {row[0]: CardGroup(int(row[1]), int(row[2]), int(row[3])) for row in rows}
 
 
 def group_total(session: Session, conditions: list[ColumnElement[bool]]) -> CardGroup:
-    row = session.execute(select(*_counts()).where(*conditions)).one()
+    row = session.execute(select(*_counts(session)).where(*conditions)).one()
     return CardGroup(int(row[0]), int(row[1]), int(row[2]))
 
 

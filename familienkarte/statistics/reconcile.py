@@ -138,7 +138,7 @@ def compare_month(session: Session, city: City, month: dt.date | None, families:
         differences += _compare(
             session,
             StatsFamilies,
-            families_recount(city, month),
+            families_recount(session, city, month),
             select(StatsFamilies).where(StatsFamilies.period == period),
         )
     if month is not None:

@@ -608,8 +608,12 @@ def finder_benefits(make: Any) -> dict[str, uuid.UUID]:
         partner = add_partner(s, "Familienzentrum")
         return {
             "all": add_benefit(s, partner, "Für alle", category="leisure").id,
-            "toddler": add_benefit(s, partner, "Krabbelgruppe", category="education", child_age_max=3).id,
-            "school": add_benefit(s, partner, "Schulstart", category="education", child_age_min=6, child_age_max=10).id,
+            "toddler": add_benefit(
+                s, partner, "Krabbelgruppe", category="education", child_age_max=3, published_days_ago=1
+            ).id,
+            "school": add_benefit(
+                s, partner, "Schulstart", category="education", child_age_min=6, child_age_max=10, published_days_ago=2
+            ).id,
             "teen": add_benefit(s, partner, "Jugendkino", category="culture", child_age_min=12).id,
             "three": add_benefit(s, partner, "Großfamilie", category="food", min_children=3).id,
             "tier": add_benefit(s, partner, "Mit Pass", category="sport", requires_entitlement=True).id,
@@ -645,7 +649,7 @@ def test_the_finder_groups_what_the_family_may_use(client: TestClient[Litestar],
             locale="de",
             today=today(),
         )
-    # In the order of the categories' vocabulary, each by title.
+    # In the order of the categories' vocabulary, each newest first.
     assert [(g.category, [c.title.text for c in g.benefits]) for g in result.groups] == [
         ("leisure", ["Für alle"]),
         ("education", ["Krabbelgruppe", "Schulstart"]),
@@ -753,16 +757,18 @@ def test_use_my_card_without_a_card(client: TestClient[Litestar], db: Any, make_
 
 AGE_BOUNDS = st.one_of(st.none(), st.integers(0, 20))
 BENEFIT_RULES = st.builds(
-    lambda low, high, min_children, tier: (
+    lambda low, high, min_children, tier, ends_in: (
         min(low, high) if low is not None and high is not None else low,
         max(low, high) if low is not None and high is not None else high,
         min_children,
         tier,
+        ends_in,
     ),
     AGE_BOUNDS,
     AGE_BOUNDS,
     st.integers(0, 4),
     st.booleans(),
+    st.one_of(st.none(), st.integers(0, 3000)),
 )
 FAMILIES = st.builds(
     lambda adults, ages, tier: (adults, ages, tier),
@@ -796,44 +802,93 @@ def test_the_finder_returns_exactly_the_benefits_the_rules_allow(
 def _check_finder(session: Session, benefits: list[Any], facts: rules.FamilyFacts, day: dt.date) -> None:
     partner = add_partner(session, "Eigenschaft")
     expected = set()
-    for index, (low, high, min_children, needs_tier) in enumerate(benefits):
+    coming: list[tuple[dt.date, int, uuid.UUID]] = []
+    for index, (low, high, min_children, needs_tier, ends_in) in enumerate(benefits):
+        valid_until = None if ends_in is None else day + dt.timedelta(days=ends_in)
         benefit = add_benefit(
             session,
             partner,
-            f"B{index}",
+            f"B{index:02d}",
+            published_days_ago=index + 1,
             child_age_min=low,
             child_age_max=high,
             min_children=min_children,
             requires_entitlement=needs_tier,
             weekdays=ALL_WEEKDAYS,
+            valid_until=valid_until,
         )
         benefit_rules = rules.BenefitRules(
             min_children=min_children, child_age_min=low, child_age_max=high, requires_entitlement=needs_tier
         )
         if rules.family_may_use(benefit_rules, facts, day) is None:
             expected.add(benefit.id)
+            continue
+        grows = rules.eligible_from(benefit_rules, facts, day)
+        if grows is not None and (valid_until is None or grows <= valid_until):
+            coming.append((grows, index, benefit.id))
     # A hidden benefit the family could use never shows.
     add_benefit(session, partner, "Entwurf", status="draft")
     with i18n.use_locale("de"):
         result = services.find_benefits(session, family=facts, locale="de", today=day)
-    found = {benefit_id for group in result.groups for benefit_id in group.benefit_ids}
+        # Every usable one, from the categories' own pages.
+        pages = [
+            services.find_benefits(session, family=facts, locale="de", today=day, category=group.category)
+            for group in result.groups
+        ]
+    found = {card.id for page in pages for card in page.groups[0].benefits}
     assert found == expected
-    assert not found & {item.benefit.id for item in result.coming_up}
+    assert sum(group.total for group in result.groups) == result.count == len(expected)
+    # Coming up: exactly the benefits the rules say the family grows into before they end, soonest first, then
+    # newest first (the smaller index).
+    soonest = sorted(coming)[: services.FINDER_COMING_UP_SHOWN]
+    assert [(item.on, item.benefit.id) for item in result.coming_up] == [(on, key) for on, _index, key in soonest]
+    assert result.coming_up_total == len(coming)
     for item in result.coming_up:
         assert item.on > day
 
 
-def test_the_finder_shows_a_dozen_per_category_and_links_to_the_rest(client: TestClient[Litestar], db: Any) -> None:
+def test_the_finder_shows_a_few_per_category_and_pages_through_the_rest(client: TestClient[Litestar], db: Any) -> None:
+    many = services.FINDER_PER_PAGE + 5
     with db() as s, s.begin():
         partner = add_partner(s, "Viele Angebote")
-        for index in range(services.FINDER_SHOWN_PER_CATEGORY + 3):
-            add_benefit(s, partner, f"Angebot {index:02d}", category="culture")
+        for index in range(many):
+            add_benefit(s, partner, f"Angebot {index:02d}", category="culture", published_days_ago=index + 1)
+        add_benefit(s, partner, "Sportkurs", category="sport")
     with db() as s, i18n.use_locale("de"):
         family = rules.FamilyFacts(2, (rules.year_month_for_age(7, today()),), 0)
         result = services.find_benefits(s, family=family, locale="de", today=today())
-    [group] = result.groups
-    assert (group.total, len(group.benefits), group.more) == (services.FINDER_SHOWN_PER_CATEGORY + 3, 12, 3)
-    assert [card.title.text for card in group.benefits][:2] == ["Angebot 00", "Angebot 01"]
-    page = client.get("/finder?adults=2&children=7&lang=en").text
-    assert "3 more in this category: see the catalogue" in page
-    assert 'href="/benefits?category=culture"' in page
+    assert result.count == many + 1
+    culture, sport = result.groups
+    shown = services.FINDER_SHOWN_PER_CATEGORY
+    assert (culture.total, len(culture.benefits), culture.more) == (many, shown, many - shown)
+    assert [card.title.text for card in culture.benefits] == [f"Angebot {index:02d}" for index in range(shown)]
+    assert (sport.total, sport.more) == (1, 0)
+    # The overview links to the category's own pages, for the same family.
+    overview = finder(client, adults="2", children="7", lang="en")
+    assert f"Show all {many} benefits in this category" in overview
+    assert 'href="/finder?adults=2&amp;children=7&amp;category=culture"' in overview
+    assert overview.count("Show all") == 1
+    # Page 1 of the category: the newest FINDER_PER_PAGE, only this category, a link to the next page.
+    first = finder(client, adults="2", children="7", category="culture", lang="en")
+    assert group_of(first, "culture") == [f"Angebot {index:02d}" for index in range(services.FINDER_PER_PAGE)]
+    assert group_of(first, "sport") == []
+    assert "Page 1 of 2" in first
+    assert 'href="/finder?adults=2&amp;children=7&amp;category=culture&amp;page=2" rel="next"' in first
+    assert 'rel="prev"' not in first
+    assert 'href="/finder?adults=2&amp;children=7">All categories' in first
+    second = finder(client, adults="2", children="7", category="culture", page="2", lang="en")
+    assert group_of(second, "culture") == [f"Angebot {index:02d}" for index in range(services.FINDER_PER_PAGE, many)]
+    assert 'href="/finder?adults=2&amp;children=7&amp;category=culture" rel="prev"' in second
+    assert 'rel="next"' not in second
+    beyond = finder(client, adults="2", children="7", category="culture", page="3", lang="en")
+    assert group_of(beyond, "culture") == []
+    assert "There are no more benefits on this page." in beyond
+    # A category without a benefit for the family, and links that were never the finder's own.
+    empty = finder(client, adults="2", children="7", category="food", lang="en")
+    assert "No benefit fits your family at the moment." in empty
+    for params in ({"category": "nonsense"}, {"page": "0"}, {"page": "x"}):
+        response = client.get("/finder", params={"adults": "2", "children": "7", "lang": "en", **params})
+        assert response.status_code == 422
+        [name] = params
+        assert f'href="#field-{name}"' in response.text
+        assert f'id="field-{name}"' in response.text

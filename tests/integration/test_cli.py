@@ -28,6 +28,7 @@ from familienkarte.audit.models import AuditEntry
 from familienkarte.cli import main
 from familienkarte.db import make_sync_engine
 from tests.conftest import _postgres_database
+from tests.helpers import cli_env
 from tests.workers_helpers import free_port
 
 COMMAND = str(Path(sys.executable).parent / "familienkarte")
@@ -166,13 +167,7 @@ def run(tmp_path: Path, migrated_db: str) -> Iterator[Callable[..., Result]]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     alembic_levels = {name: logging.getLogger(name).level for name in ("alembic", "alembic.runtime.migration")}
-    base_env = {
-        "FK_ENV": "test",
-        "FK_DATA_DIR": str(tmp_path / "var"),
-        "FK_DATABASE_URL": migrated_db,
-        "FK_LOG_FORMAT": "text",
-        "FK_REDIS_URL": None,
-    }
+    base_env = cli_env(tmp_path / "var", migrated_db)
 
     def invoke(*args: str, input: str | None = None, **env: str) -> Result:
         return CliRunner().invoke(main, list(args), input=input, env={**base_env, **env}, catch_exceptions=False)

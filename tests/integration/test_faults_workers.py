@@ -186,8 +186,8 @@ def holding(database_url: str, table: str) -> Iterator[Callable[[], bool]]:
         engine.dispose()
 
 
-def running(worker: Worker, task: str) -> bool:
-    return f"Task {task}[" in worker.output()
+def running(worker: Worker, task: str, task_id: str = "") -> bool:
+    return f"Task {task}[{task_id}" in worker.output()
 
 
 def kill_while_waiting(
@@ -196,8 +196,11 @@ def kill_while_waiting(
     """Send ``task`` while ``table`` is held, kill the worker once the task waits for it, start a new worker."""
     with holding(worker.env["FK_DATABASE_URL"], table) as waiting:
         # Sent only now: a task that finished before the table was held would leave another one waiting for it.
-        celery_app_send(worker.env, task, *args)
-        wait_until(lambda: running(worker, task) and waiting(), timeout=120, what=f"{task} to wait for {table}")
+        # Watched by its id: an earlier run of the same task (woken by a commit) may show in the log as well.
+        task_id = celery_app_send(worker.env, task, *args)
+        wait_until(
+            lambda: running(worker, task, task_id) and waiting(), timeout=120, what=f"{task} to wait for {table}"
+        )
         worker.kill()
     assert task in broker.unacked_tasks()
     broker.let_the_visibility_timeout_pass()
@@ -266,9 +269,9 @@ def test_a_worker_killed_while_relaying_the_outbox_hands_every_event_on_once(
     assert worker.alive(), worker.output()
 
 
-def celery_app_send(env: dict[str, str], name: str, *args: Any) -> None:
-    """Publish a task to the workers' broker from this process."""
+def celery_app_send(env: dict[str, str], name: str, *args: Any) -> str:
+    """Publish a task to the workers' broker from this process; returns its id."""
     from tests.workers_helpers import use_broker_of
 
     use_broker_of(env)
-    celery_app.send_task(name, args=list(args))
+    return str(celery_app.send_task(name, args=list(args)).id)

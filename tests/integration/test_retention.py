@@ -51,7 +51,7 @@ from familienkarte.statistics.retention import (
 from familienkarte.statistics.retention_models import StatsReachedCard, StatsRetainedDay
 from familienkarte.statistics.rollups import rebuild, rebuild_day
 from tests.conftest import BASE_URL
-from tests.helpers import make_test_settings
+from tests.helpers import cli_env, make_test_settings
 from tests.integration.test_card_credentials import now as real_now
 from tests.integration.test_verifications import Till, make_till
 from tests.workers_helpers import wait_until
@@ -478,13 +478,7 @@ def test_the_command_line_shows_then_applies_the_retention(
     verification(db, place, "ok", local(old, 9))
     redemption(db, place, "C00000003", local(unbuilt, 9))
     build(db, [old], now)
-    env: dict[str, str | None] = {
-        "FK_ENV": "test",
-        "FK_DATA_DIR": str(tmp_path),
-        "FK_DATABASE_URL": migrated_db,
-        "FK_LOG_FORMAT": "text",
-        "FK_REDIS_URL": None,
-    }
+    env = cli_env(tmp_path, migrated_db)
     runner = CliRunner()
 
     shown = runner.invoke(main, ["stats", "retention", "--dry-run"], env=env)

@@ -23,7 +23,7 @@ from familienkarte.cards.credential_models import CardCredential
 from familienkarte.cards.models import Card, Household
 from familienkarte.city import load_city
 from familienkarte.cli import main
-from familienkarte.db import utcnow
+from familienkarte.db import is_postgresql, utcnow
 from familienkarte.events import stats as stats_events
 from familienkarte.events.models import OutboxEvent
 from familienkarte.events.services import REDEMPTION_VOIDED, emit
@@ -37,12 +37,22 @@ from familienkarte.statistics.models import (
     StatsCards,
     StatsFamilies,
     StatsRedemptions,
+    StatsRedemptionsArea,
     StatsVerifications,
+    StatsVerificationsArea,
 )
 from familienkarte.statistics.reconcile import reconcile
-from familienkarte.statistics.rollups import Rebuilt, rebuild, rebuild_day, rebuild_dirty
+from familienkarte.statistics.retention_models import StatsReachedCard
+from familienkarte.statistics.rollups import (
+    Rebuilt,
+    day_runs,
+    rebuild,
+    rebuild_day,
+    rebuild_dirty,
+    recorded_card_numbers,
+)
 from tests.conftest import BASE_URL
-from tests.helpers import Place, make_place, make_test_settings
+from tests.helpers import Place, cli_env, make_place, make_test_settings
 from tests.workers_helpers import wait_until
 from workers import tasks_outbox, tasks_stats
 from workers.celery_app import celery_app, configure
@@ -443,13 +453,7 @@ def test_the_command_line_rebuilds_a_day_and_reconciles(
     db: Callable[[], Session], place: Place, migrated_db: str, tmp_path: Path
 ) -> None:
     redemption(db, place, "A00000001", local(DAY, 10))
-    env: dict[str, str | None] = {
-        "FK_ENV": "test",
-        "FK_DATA_DIR": str(tmp_path),
-        "FK_DATABASE_URL": migrated_db,
-        "FK_LOG_FORMAT": "text",
-        "FK_REDIS_URL": None,
-    }
+    env = cli_env(tmp_path, migrated_db)
     runner = CliRunner()
 
     built = runner.invoke(main, ["stats", "rebuild", "--day", DAY.isoformat()], env=env)
@@ -465,6 +469,35 @@ def test_the_command_line_rebuilds_a_day_and_reconciles(
     reconciled = runner.invoke(main, ["stats", "reconcile"], env=env)
     assert reconciled.exit_code == 0, reconciled.output
     assert "0 differences" in reconciled.stderr
+
+
+def test_the_command_line_rebuilds_a_range_of_days_and_refuses_a_wrong_one(
+    db: Callable[[], Session], place: Place, migrated_db: str, tmp_path: Path
+) -> None:
+    redemption(db, place, "A00000001", local(DAY, 10))
+    redemption(db, place, "B00000002", local(dt.date(2026, 8, 3), 10))
+    env = cli_env(tmp_path, migrated_db)
+    runner = CliRunner()
+
+    built = runner.invoke(main, ["stats", "rebuild", "--from", "2026-06-30", "--to", "2026-08-03"], env=env)
+    assert built.exit_code == 0, built.output
+    assert "35 days (2026-06-30 to 2026-08-03) and 3 months" in built.stdout
+    assert [(r[0], r[7]) for r in rows(db, StatsRedemptions)] == [(DAY, 1), (dt.date(2026, 8, 3), 1)]
+    assert dict(rows(db, StatsFamilies)) == {"2026-07": 1, "2026-08": 1, PROGRAMME: 2}
+    with db() as s:
+        assert s.get(StatsBuild, "2026-06-30") is not None
+        assert s.get(StatsBuild, "2026-08-03") is not None
+
+    for arguments, named in (
+        (["--from", "2026-07-01"], "--from and --to go together"),
+        (["--to", "2026-07-01"], "--from and --to go together"),
+        (["--day", "2026-07-01", "--from", "2026-07-01", "--to", "2026-07-02"], "not both"),
+        (["--from", "2026-07-02", "--to", "2026-07-01"], "2026-07-02 is after 2026-07-01"),
+        (["--from", "2026-07-32", "--to", "2026-08-01"], "2026-07-32"),
+    ):
+        refused = runner.invoke(main, ["stats", "rebuild", *arguments], env=env)
+        assert refused.exit_code == 2, (arguments, refused.output)
+        assert named in refused.output, refused.output
 
 
 def pending_events(db: Callable[[], Session]) -> list[uuid.UUID]:
@@ -500,3 +533,66 @@ def test_the_stats_tasks_run_on_a_real_worker(
             s.execute(update(StatsRedemptions).values(quantity=50))
         tasks_stats.reconcile.delay()
         wait_until(lambda: [r[8] for r in rows(db, StatsRedemptions)] == [2], what="the reconciliation's repair")
+
+
+def test_days_are_rebuilt_in_runs_of_consecutive_days_on_postgresql_and_one_by_one_on_sqlite(
+    db: Callable[[], Session],
+) -> None:
+    days = [dt.date(2026, 7, 1) + dt.timedelta(days=n) for n in range(40)] + [dt.date(2026, 9, 1)]
+    with db() as s:
+        runs = day_runs(s, reversed(days))
+        postgresql = is_postgresql(s)
+    if postgresql:
+        assert runs == [
+            (dt.date(2026, 7, 1), dt.date(2026, 7, 31)),
+            (dt.date(2026, 8, 1), dt.date(2026, 8, 9)),
+            (dt.date(2026, 9, 1), dt.date(2026, 9, 1)),
+        ]
+    else:
+        assert runs == [(day, day) for day in days]
+
+
+def test_a_run_of_days_across_the_clock_change_gives_the_rows_of_its_days_built_one_by_one(
+    db: Callable[[], Session], place: Place
+) -> None:
+    days = [dt.date(2026, 10, 20) + dt.timedelta(days=n) for n in range(15)]
+    for number, day in enumerate(days):
+        redemption(db, place, f"A{number:08d}", local(day, 0, 10))  # just after local midnight
+        redemption(db, place, f"B{number:08d}", local(day, 23, 50), quantity=2, location=place.outskirts)
+        redemption(db, place, f"C{number:08d}", local(day, 12), benefit=place.sport, voided=number % 3 == 0)
+        verification(db, place, "ok", local(day, 0, 5))
+        verification(db, place, "stale", local(day, 23, 55), place.outskirts)
+    redemption(db, place, "D00000001", utc(2026, 10, 25, 0, 30))  # 02:30 summer time
+    redemption(db, place, "D00000002", utc(2026, 10, 25, 1, 30))  # 02:30 winter time: the same bucket
+    tables = (StatsRedemptions, StatsVerifications, StatsRedemptionsArea, StatsVerificationsArea, StatsFamilies)
+
+    with db() as s, s.begin():
+        rebuild(s, KOELN, days, NOW)
+    together = [rows(db, table) for table in tables]
+    with db() as s, s.begin():
+        for table in tables:
+            s.execute(delete(table))
+    for day in days:
+        build(db, day)
+
+    assert [rows(db, table) for table in tables] == together
+    assert len(together[0]) == 15 * 3 - 5 + 1  # five voided; the two 02:30 in one bucket
+    assert {row[0] for row in together[0]} == set(days)
+    with db() as s:
+        assert reconcile(s, KOELN, NOW.replace(year=2026, month=11, day=4)).differences == ()
+
+
+def test_families_reached_programme_wide_count_each_recorded_card_once_and_the_retained_ones(
+    db: Callable[[], Session], place: Place
+) -> None:
+    for number, card_number in enumerate(["A00000001", "A00000001", "B00000002", "C00000003", "B00000002"]):
+        redemption(db, place, card_number, local(DAY, 9, number))
+    redemption(db, place, "D00000004", local(DAY, 10), voided=True)
+    with db() as s, s.begin():
+        s.add(StatsReachedCard(card_number="E00000005"))  # its redemptions deleted by the retention
+        s.add(StatsReachedCard(card_number="A00000001"))  # still has redemptions as well
+    build(db, DAY)
+
+    with db() as s:
+        assert sorted(s.scalars(recorded_card_numbers(s))) == ["A00000001", "B00000002", "C00000003"]
+    assert dict(rows(db, StatsFamilies))[PROGRAMME] == 4

@@ -220,7 +220,7 @@ def test_the_coarse_queries_answer_exactly_as_the_day_tables(db: Callable[[], Se
                 s.execute(delete(StatsVerifications).where(StatsVerifications.day == day(offset)))
             write(s, world, new_redemptions, new_verifications, changed)
             for offset in sorted(changed):
-                coarse.rebuild_area_day(s, day(offset))
+                coarse.rebuild_area_days(s, day(offset), day(offset))
                 if one_by_one:
                     coarse.rebuild_weeks(s, [day(offset)])
             if not one_by_one:

@@ -16,6 +16,7 @@ from familienkarte.cli import SHOWN_BAD_ROWS, main
 from familienkarte.partners.models import TransitStop
 from familienkarte.transit import nearest_stops
 from familienkarte.transit_import import import_stops
+from tests.helpers import cli_env
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "gtfs" / "stops.txt"
 HEADER = "stop_id,stop_name,stop_lat,stop_lon,location_type\n"
@@ -107,13 +108,7 @@ def run(tmp_path: Path, migrated_db: str) -> Iterator[Callable[..., Result]]:
     """``familienkarte ...`` in this process on the test database; logging is put back as it was afterwards."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    env = {
-        "FK_ENV": "test",
-        "FK_DATA_DIR": str(tmp_path / "var"),
-        "FK_DATABASE_URL": migrated_db,
-        "FK_LOG_FORMAT": "text",
-        "FK_REDIS_URL": None,
-    }
+    env = cli_env(tmp_path / "var", migrated_db)
 
     def invoke(*args: str) -> Result:
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)

@@ -113,3 +113,16 @@ def test_the_proxy_serves_the_site_address_and_never_passes_metrics_on() -> None
     assert "reverse_proxy web:8000" in caddyfile
     volumes = merged()["services"]["proxy"]["volumes"]
     assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in volumes
+
+
+def test_postgresql_runs_with_production_settings_that_the_benchmarks_take_over() -> None:
+    from bench.private_server import production_settings
+
+    settings = production_settings()
+    assert settings["shared_buffers"] == "2GB"
+    assert settings["max_wal_size"] == "8GB"
+    assert all(name and value for name, value in settings.items())
+    assert merged()["services"]["postgres"]["shm_size"] == "1gb"
+    assert production_settings({"services": {"postgres": {"command": ["postgres", "-c", "work_mem=1MB"]}}}) == {
+        "work_mem": "1MB"
+    }
