@@ -81,10 +81,18 @@ def worker_env(migrated_db: str, tmp_path: Path, own_redis: RedisServer) -> dict
     return environment(migrated_db, tmp_path / "worker", FK_REDIS_URL=own_redis.url, FK_REDIS_PREFIX=PREFIX)
 
 
-def ready_worker(workers: Callable[..., Worker], env: dict[str, str]) -> Worker:
-    """A worker on every queue, once it has started."""
+def ready_worker(workers: Callable[..., Worker], env: dict[str, str], broker: Broker) -> Worker:
+    """A worker on every queue, once it has started and done the tasks it queues at start.
+
+    Those (the outbox relay, the mail flush) must be over first: a start-up relay that ran after a test's facts
+    were written would hand them to a consumer, which a table held by the test would stop in turn, and this
+    one-task worker would not take the task the test sends."""
     worker = workers(env, ALL_QUEUES)
-    wait_until(lambda: "ready" in worker.output(), timeout=120, what="the worker to start")
+    wait_until(
+        lambda: "ready" in worker.output() and running(worker, "outbox.relay") and broker.idle(),
+        timeout=120,
+        what="the worker to start and do its start-up tasks",
+    )
     return worker
 
 
@@ -211,7 +219,7 @@ def test_a_worker_killed_while_making_a_printed_card_makes_it_once(
     db: Factory, make_user: Any, worker_env: dict[str, str], broker: Broker, workers: Callable[..., Worker]
 ) -> None:
     family = issue_family_card(db, make_user)
-    worker = ready_worker(workers, worker_env)
+    worker = ready_worker(workers, worker_env, broker)
     with db() as s, s.begin():
         job_id = printing.order_printed_card(s, family.principal(), KOELN, utcnow())
     worker = kill_while_waiting(worker, broker, "print.render_card", "print_jobs", workers, str(job_id))
@@ -242,7 +250,7 @@ def test_a_worker_killed_half_way_through_a_rebuild_rebuilds_it_again(
     with db() as s, s.begin():
         consume_statistics(s, KOELN, list(s.scalars(select(OutboxEvent.id))), utcnow())
     assert dirty_marks(db)
-    worker = ready_worker(workers, worker_env)
+    worker = ready_worker(workers, worker_env, broker)
     # The rebuild writes the day rows first and the families reached last: it stops at the families.
     worker = kill_while_waiting(worker, broker, "stats.rebuild_dirty", "stats_families", workers)
 
@@ -259,7 +267,7 @@ def test_a_worker_killed_while_relaying_the_outbox_hands_every_event_on_once(
     broker: Broker,
     workers: Callable[..., Worker],
 ) -> None:
-    worker = ready_worker(workers, worker_env)
+    worker = ready_worker(workers, worker_env, broker)
     write_facts(db, place, DAYS[0], 10)
     worker = kill_while_waiting(worker, broker, "outbox.relay", "outbox_events", workers)
 

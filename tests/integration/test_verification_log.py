@@ -201,6 +201,36 @@ def test_a_large_backlog_is_written_in_several_batches(
         log.close()
 
 
+def test_events_recorded_during_a_flush_wait_for_the_next_one(
+    db: Callable[[], Session], migrated_db: str, place: Place
+) -> None:
+    """A steady stream of scans must not keep the flusher writing a transaction for every few events."""
+    log = VerificationLog.for_database(migrated_db, interval=3600.0, batch_size=10_000)
+    arriving = iter(range(100))
+
+    def scan_meanwhile(*_args: Any) -> None:
+        # Another till's scan arrives while each batch is written.
+        second = next(arriving, None)
+        if second is not None:
+            log.record(record_for(place, at=T0 + dt.timedelta(minutes=1, seconds=second)))
+
+    try:
+        for second in range(5):
+            log.record(record_for(place, at=T0 + dt.timedelta(seconds=second)))
+        event.listen(log.engine, "before_cursor_execute", scan_meanwhile)
+        try:
+            assert log.flush() == 5  # what was held when called, not what came in meanwhile
+        finally:
+            event.remove(log.engine, "before_cursor_execute", scan_meanwhile)
+        assert len(events(db)) == 5
+        assert log.pending > 0
+        held = log.pending
+        assert log.flush() == held
+        assert log.pending == 0
+    finally:
+        log.close()
+
+
 def test_shutdown_writes_what_is_held(app: Litestar, db: Callable[[], Session], till: Till) -> None:
     with TestClient(app, base_url=BASE_URL) as client:
         log = replace_log(client.app)
