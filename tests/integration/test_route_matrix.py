@@ -130,6 +130,20 @@ def test_every_route_declares_who_may_use_it(app: Litestar) -> None:
     assert empty == [], f"routes no one may use: {empty}"
 
 
+def test_every_route_checks_roles_before_its_handler(app: Litestar) -> None:
+    """The roles are checked by the app's one ``before_request`` hook; a layer declaring its own would replace it
+    and let everyone in."""
+    from familienkarte.app import admit
+
+    replaced = [
+        f"{route.path} ({handler.handler_name})"
+        for route in app.routes
+        for handler in _handlers(route)
+        if isinstance(route, HTTPRoute) and handler.resolve_before_request() is not admit
+    ]
+    assert replaced == [], f"routes whose before_request is not the app's: {replaced}"
+
+
 def test_the_framework_routes_are_public(app: Litestar) -> None:
     """The static files and the API documentation are the only routes the matrix skips; they are public."""
     skipped = [
