@@ -14,6 +14,7 @@ from familienkarte.credentials.services import VERIFIER_CACHE, VerifierCache
 from familienkarte.db import Tx, make_async_engine
 from familienkarte.kv import KeyValue, make_kv
 from familienkarte.ratelimit import LeasedLimiter, Limiter
+from familienkarte.redemptions.batching import RedemptionBatcher
 from familienkarte.redemptions.memory import PointOfSaleMemory
 from familienkarte.redemptions.verification_log import VerificationLog
 from familienkarte.settings import Settings
@@ -61,6 +62,8 @@ class Runtime:
     # reads (partners, locations, benefits, cards): remembered for a few seconds (see their modules).
     verifier: VerifierCache
     pos_memory: PointOfSaleMemory
+    # Redemptions waiting at the same moment share a transaction (see its module).
+    redemptions: RedemptionBatcher
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -68,11 +71,12 @@ class Runtime:
         kv = make_kv(settings.redis_url, settings.redis_prefix)
         window = settings.login_window_seconds
         verifier = VerifierCache()
+        # Every session of the web process verifies with the process's remembered keys and status lists.
+        tx = Tx(async_sessionmaker(engine, expire_on_commit=False, info={VERIFIER_CACHE: verifier}))
         return cls(
             settings=settings,
             engine=engine,
-            # Every session of the web process verifies with the process's remembered keys and status lists.
-            tx=Tx(async_sessionmaker(engine, expire_on_commit=False, info={VERIFIER_CACHE: verifier})),
+            tx=tx,
             kv=kv,
             login_limiter=Limiter(kv, "login", settings.login_max_attempts, window),
             # One address may be shared (an office, a family's router): it gets more room than one account.
@@ -86,6 +90,7 @@ class Runtime:
             verification_log=VerificationLog.for_database(settings.effective_database_url),
             verifier=verifier,
             pos_memory=PointOfSaleMemory(),
+            redemptions=RedemptionBatcher(tx),
         )
 
     async def close(self) -> None:

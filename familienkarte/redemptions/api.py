@@ -332,7 +332,7 @@ class PointOfSaleController(Controller):
         city = load_city(runtime.settings.city)
         nonce = data.client_nonce or idempotency_key
         try:
-            result = await till.tx.run(
+            result = await runtime.redemptions.run(
                 lambda s: services.redeem(
                     s,
                     principal,

@@ -52,6 +52,7 @@ from familienkarte.errors import N_, Conflict, InvalidInput, NotFound, Permissio
 from familienkarte.events import stats as stats_events
 from familienkarte.partners.models import Location, Partner, PartnerStatus
 from familienkarte.redemptions import limits
+from familienkarte.redemptions.batching import WRITES_KEY
 from familienkarte.redemptions.memory import (
     BenefitFacts,
     CardRow,
@@ -659,6 +660,8 @@ def insert_redemption(session: Session, row: Redemption) -> bool:
         "flags": row.flags,
     }
     statement = _INSERT_POSTGRESQL if is_postgresql(session) else _INSERT_SQLITE
+    # Counted for the batches of redemptions, which must know whether a refused call wrote (see batching).
+    session.info[WRITES_KEY] = session.info.get(WRITES_KEY, 0) + 1
     return session.execute(statement, values).first() is not None
 
 
