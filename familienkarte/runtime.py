@@ -14,7 +14,7 @@ from familienkarte.credentials.services import VERIFIER_CACHE, VerifierCache
 from familienkarte.db import Tx, make_async_engine
 from familienkarte.kv import KeyValue, make_kv
 from familienkarte.ratelimit import LeasedLimiter, Limiter
-from familienkarte.redemptions.batching import RedemptionBatcher
+from familienkarte.redemptions.batching import CardRowLoader, RedemptionBatcher
 from familienkarte.redemptions.memory import PointOfSaleMemory
 from familienkarte.redemptions.verification_log import VerificationLog
 from familienkarte.settings import Settings
@@ -62,8 +62,10 @@ class Runtime:
     # reads (partners, locations, benefits, cards): remembered for a few seconds (see their modules).
     verifier: VerifierCache
     pos_memory: PointOfSaleMemory
-    # Redemptions waiting at the same moment share a transaction (see its module).
+    # Redemptions waiting at the same moment share a transaction, and scans of cards not remembered read their
+    # rows together (see their module).
     redemptions: RedemptionBatcher
+    card_rows: CardRowLoader
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -71,6 +73,7 @@ class Runtime:
         kv = make_kv(settings.redis_url, settings.redis_prefix)
         window = settings.login_window_seconds
         verifier = VerifierCache()
+        pos_memory = PointOfSaleMemory()
         # Every session of the web process verifies with the process's remembered keys and status lists.
         tx = Tx(async_sessionmaker(engine, expire_on_commit=False, info={VERIFIER_CACHE: verifier}))
         return cls(
@@ -89,8 +92,9 @@ class Runtime:
             ),
             verification_log=VerificationLog.for_database(settings.effective_database_url),
             verifier=verifier,
-            pos_memory=PointOfSaleMemory(),
+            pos_memory=pos_memory,
             redemptions=RedemptionBatcher(tx),
+            card_rows=CardRowLoader(tx, pos_memory),
         )
 
     async def close(self) -> None:

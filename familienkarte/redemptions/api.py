@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
@@ -31,7 +33,7 @@ from familienkarte.errors import DomainError
 from familienkarte.i18n import current_locale, gettext
 from familienkarte.metrics import channel_of, count_redemption, count_verification
 from familienkarte.redemptions import services
-from familienkarte.redemptions.memory import NeedsDatabase
+from familienkarte.redemptions.memory import CardNotRemembered, NeedsDatabase
 from familienkarte.runtime import Runtime
 from familienkarte.web.deps import provide_meta, provide_principal, runtime_of
 from familienkarte.web.problems import BAD_REQUEST
@@ -258,6 +260,23 @@ def provide_till(request: Request[Any, Any, Any]) -> TillRequest:
     return TillRequest(runtime_of(request.app.state), provide_principal(request), provide_meta(request))
 
 
+async def _verified(
+    till: TillRequest, answer: Callable[[Session | None], services.Verification]
+) -> services.Verification:
+    """Most scans are answered from what the process remembers, without the database. A card not remembered has
+    its row read together with the other scans waiting at that moment; anything else (a typed number, uses to
+    count) is answered in a transaction of its own."""
+    try:
+        return answer(None)
+    except CardNotRemembered as missing:
+        if await till.runtime.card_rows.load(missing.number):
+            with suppress(NeedsDatabase):
+                return answer(None)
+    except NeedsDatabase:
+        pass
+    return await till.tx.run(answer)
+
+
 class PointOfSaleController(Controller):
     path = "/api/v1"
     tags = ["point of sale"]
@@ -294,11 +313,7 @@ class PointOfSaleController(Controller):
                 verifier=runtime.verifier,
             )
 
-        try:
-            # Most scans are answered from what the process remembers, without the database.
-            result = answer(None)
-        except NeedsDatabase:
-            result = await till.tx.run(answer)
+        result = await _verified(till, answer)
         count_verification(result.reason, principal)
         return VerificationRead.of(result)
 

@@ -1,4 +1,7 @@
-"""Redemptions of one web process written together, in one transaction, while the tills wait for each other.
+"""Till requests of one web process that need the database at the same moment share one transaction.
+
+:class:`RedemptionBatcher` writes redemptions together; :class:`CardRowLoader` reads the rows of scanned cards
+the process does not remember, for every scan waiting, in one statement.
 
 A redemption costs its web process far more for its transaction (a session, BEGIN, the insert, the audit entry and
 the statistics event flushed by the ORM, COMMIT, each a round trip through the event loop) than for anything
@@ -41,11 +44,14 @@ from sqlalchemy.orm import Session
 
 from familienkarte.db import Tx
 from familienkarte.errors import DomainError, Unavailable
+from familienkarte.redemptions.memory import PointOfSaleMemory
 
 T = TypeVar("T")
 
 # Redemptions in one transaction at most: bounds the wait of the last one in a batch.
 MAX_BATCH: Final = 32
+# Card rows read in one statement at most.
+MAX_CARDS: Final = 64
 # Counted by each write of a redemption in a session (familienkarte.redemptions.services.insert_redemption).
 WRITES_KEY: Final = "fk_redemption_writes"
 
@@ -135,3 +141,40 @@ async def _alone(tx: Tx, waiting: _Waiting[Any]) -> None:
     else:
         if not waiting.future.done():
             waiting.future.set_result(value)
+
+
+class CardRowLoader:
+    """The rows of scanned cards the web process does not remember (a card's id and end of validity), read for
+    all the scans waiting at the same moment in one statement of one transaction, and remembered
+    (:meth:`PointOfSaleMemory.load_cards`).
+
+    Without it each such scan ran its whole verification again in a transaction of its own. In a city most scans
+    are a card's first in a minute, so this is the common path there, not the exception."""
+
+    def __init__(self, tx: Tx, memory: PointOfSaleMemory, max_batch: int = MAX_CARDS) -> None:
+        self._tx = tx
+        self._memory = memory
+        self._max_batch = max_batch
+        self._waiting: deque[tuple[str, asyncio.Future[bool]]] = deque()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def load(self, number: str) -> bool:
+        """Read and remember the card ``number``'s row; False when that failed (the caller reads it on its own)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((number, future))
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read())
+        return await future
+
+    async def _read(self) -> None:
+        while self._waiting:
+            batch = [self._waiting.popleft() for _ in range(min(self._max_batch, len(self._waiting)))]
+            numbers = {number for number, _future in batch}
+            try:
+                await self._tx.run(functools.partial(self._memory.load_cards, numbers=numbers))
+                loaded = True
+            except Exception:  # each scan then reads on its own, as without this loader, and fails as it would
+                loaded = False
+            for _number, future in batch:
+                if not future.done():
+                    future.set_result(loaded)

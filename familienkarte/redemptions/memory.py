@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
@@ -182,21 +182,34 @@ class PointOfSaleMemory:
         entry = self._get(self._cards, number)
         if entry is not None:
             return entry.value
+        if session is None:
+            raise CardNotRemembered(number)
+        return self.load_cards(session, [number])[number]
+
+    def load_cards(self, session: Session, numbers: Collection[str]) -> dict[str, CardRow | None]:
+        """Read the rows of the cards ``numbers`` in one statement, and remember them (None: no such card)."""
         looked_up_at = generation()
-        row = (
-            _need(session)
-            .execute(select(Card.id, Card.valid_until).where(Card.number == number).order_by(Card.issued_at.desc()))
-            .first()
-        )
-        facts = CardRow(row.id, row.valid_until) if row else None
-        if len(self._cards) >= MAX_CARDS:
+        found: dict[str, CardRow | None] = dict.fromkeys(numbers)
+        rows = session.execute(select(Card.number, Card.id, Card.valid_until).where(Card.number.in_(list(found))))
+        for row in rows:  # card numbers are unique
+            found[row.number] = CardRow(row.id, row.valid_until)
+        if len(self._cards) + len(found) > MAX_CARDS:
             self._cards.clear()
-        self._put(self._cards, number, facts, looked_up_at, self._card_ttl)
-        return facts
+        for number, facts in found.items():
+            self._put(self._cards, number, facts, looked_up_at, self._card_ttl)
+        return found
 
 
 class NeedsDatabase(Exception):
     """Something is not remembered (or must be counted): the caller asks again with a database session."""
+
+
+class CardNotRemembered(NeedsDatabase):
+    """Only the row of the card ``number`` is missing: the caller may load it (``load_cards``) and ask again."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(number)
+        self.number = number
 
 
 def _need(session: Session | None) -> Session:

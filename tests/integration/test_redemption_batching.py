@@ -1,5 +1,6 @@
-"""Redemptions waiting at the same moment share a transaction (familienkarte.redemptions.batching): limits, quotas,
-nonces, refusals and failures each stay what they are without batching."""
+"""Till requests waiting at the same moment share a transaction (familienkarte.redemptions.batching): redemptions,
+whose limits, quotas, nonces, refusals and failures each stay what they are without batching, and the rows of
+scanned cards the process does not remember."""
 
 from __future__ import annotations
 
@@ -11,17 +12,19 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from familienkarte.audit.models import AuditEntry
+from familienkarte.cards.models import Card
 from familienkarte.credentials.card_numbers import new_card_number
 from familienkarte.db import Tx, make_async_engine
 from familienkarte.errors import DomainError, Unavailable
 from familienkarte.redemptions import services
-from familienkarte.redemptions.batching import RedemptionBatcher
+from familienkarte.redemptions.batching import CardRowLoader, RedemptionBatcher
+from familienkarte.redemptions.memory import CardNotRemembered, PointOfSaleMemory
 from familienkarte.redemptions.models import Redemption
 from familienkarte.redemptions.services import LimitReached, RedemptionResult
 from tests.integration.test_applications import KOELN
@@ -256,3 +259,54 @@ def test_a_database_out_of_reach_fails_the_whole_batch_at_once(
     outcomes = together(down, RedemptionBatcher(down), [redeem_call(till, text, benefit_id) for _ in range(5)])
     assert [type(o) for o in outcomes] == [Unavailable] * 5
     assert down.transactions == 1  # no connection attempt per request: each would wait for its timeout
+
+
+def test_card_rows_of_scans_waiting_together_are_read_in_one_statement(
+    db: Callable[[], Session], till: Till, tx: CountingTx
+) -> None:
+    memory = PointOfSaleMemory()
+    loader = CardRowLoader(tx, memory)
+    unknown = new_card_number()
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM cards" in statement:
+            statements.append(statement)
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(loader.load(n) for n in [till.number, unknown, till.number]))
+
+    event.listen(tx.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert tx.loop(main) == [True, True, True]
+    finally:
+        event.remove(tx.engine.sync_engine, "before_cursor_execute", count)
+    assert tx.transactions == 1
+    assert len(statements) == 1
+    # Remembered now: asked without a session, the memory answers, the unknown number as no card.
+    row = memory.card(None, till.number)
+    assert row is not None
+    with db() as s:
+        assert row.id == s.scalar(select(Card.id).where(Card.number == till.number))
+    assert memory.card(None, unknown) is None
+    with pytest.raises(CardNotRemembered):
+        memory.card(None, new_card_number())
+
+
+def test_a_card_row_loader_that_cannot_read_lets_each_scan_read_on_its_own(till: Till, tx: CountingTx) -> None:
+    class Down(CountingTx):
+        async def run(self, fn: Callable[[Session], T]) -> T:
+            self.transactions += 1
+            raise Unavailable()
+
+    down = Down(tx.engine)
+    memory = PointOfSaleMemory()
+    loader = CardRowLoader(down, memory)
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(loader.load(till.number) for _ in range(4)))
+
+    assert down.loop(main) == [False] * 4
+    assert down.transactions == 1
+    with pytest.raises(CardNotRemembered):
+        memory.card(None, till.number)
