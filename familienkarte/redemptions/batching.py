@@ -28,6 +28,11 @@ What stays as it was, one redemption at a time:
   answers as a replay.
 
 Latency: a redemption waits at most for the batch before it and its own; the batch size bounds both.
+
+Locks: a batch holds the locks of its redemptions with a limit or a quota until it commits. Two web processes'
+batches that take two such locks in opposite orders wait for each other; PostgreSQL detects that after its
+``deadlock_timeout`` (1 s) and aborts one, whose redemptions then run alone (the failure rule above). A till may
+so wait a second in that rare case; no redemption is lost or counted twice.
 """
 
 from __future__ import annotations
