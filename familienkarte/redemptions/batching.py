@@ -52,6 +52,8 @@ from familienkarte.errors import DomainError, Unavailable
 from familienkarte.redemptions.memory import PointOfSaleMemory
 
 T = TypeVar("T")
+Item = TypeVar("Item")
+R = TypeVar("R")
 
 # Redemptions in one transaction at most: bounds the wait of the last one in a batch.
 MAX_BATCH: Final = 32
@@ -65,71 +67,93 @@ class _Wrote(Exception):
     """A redemption refused after it wrote: the batch cannot keep the others' work without its half."""
 
 
-class _Waiting(Generic[T]):
-    __slots__ = ("call", "context", "future")
+class _Batches(Generic[Item, R]):
+    """Items waiting at the same moment, handed to :meth:`_handle` in batches of at most ``max_batch``, one batch
+    at a time, by a task started when an item arrives and none runs, and ended when none waits. Each item's
+    future is settled by ``_handle``."""
 
-    def __init__(self, call: Callable[[Session], T], future: asyncio.Future[T]) -> None:
+    def __init__(self, max_batch: int) -> None:
+        self._max_batch = max_batch
+        self._waiting: deque[tuple[Item, asyncio.Future[R]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _submit(self, item: Item) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            await self._handle([self._waiting.popleft() for _ in range(min(self._max_batch, len(self._waiting)))])
+
+    async def _handle(self, batch: list[tuple[Item, asyncio.Future[R]]]) -> None:
+        raise NotImplementedError
+
+
+def _settle(future: asyncio.Future[T], value: T | None = None, error: BaseException | None = None) -> None:
+    """Give ``future`` its outcome, unless its request was given up meanwhile (the till disconnected)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)  # type: ignore[arg-type]
+
+
+class _Call:
+    """A redemption's service call, run in its own request's context (its request id in the log lines, its
+    language) wherever the batch runs it."""
+
+    __slots__ = ("call", "context")
+
+    def __init__(self, call: Callable[[Session], Any]) -> None:
         self.call = call
-        # Each call runs in its own request's context (its request id in the log lines, its language).
         self.context = contextvars.copy_context()
-        self.future = future
 
-    def __call__(self, session: Session) -> T:
+    def __call__(self, session: Session) -> Any:
         return self.context.run(self.call, session)
 
 
-class RedemptionBatcher:
+class RedemptionBatcher(_Batches[_Call, Any]):
     """One per web process (``familienkarte.runtime``); see the module."""
 
     def __init__(self, tx: Tx, max_batch: int = MAX_BATCH) -> None:
+        super().__init__(max_batch)
         self._tx = tx
-        self._max_batch = max_batch
-        self._waiting: deque[_Waiting[Any]] = deque()
-        self._writer: asyncio.Task[None] | None = None
 
     async def run(self, call: Callable[[Session], T]) -> T:
         """``call`` (a redemption's service call) in a transaction shared with the redemptions waiting with it."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(call, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        return await future
+        result: T = await self._submit(_Call(call))
+        return result
 
-    async def _write(self) -> None:
-        while self._waiting:
-            batch = [self._waiting.popleft() for _ in range(min(self._max_batch, len(self._waiting)))]
-            try:
-                outcomes = await self._tx.run(functools.partial(_each, batch=batch))
-            except Unavailable as down:
-                # The database cannot be reached: every request of the batch says so at once (503), rather than
-                # each waiting for its own connection attempt to time out.
-                for waiting in batch:
-                    if not waiting.future.done():
-                        waiting.future.set_exception(copy.copy(down))  # each request raises its own
-                continue
-            except Exception:
-                # The whole batch was rolled back: each on its own, as without batching.
-                for waiting in batch:
-                    await _alone(self._tx, waiting)
-                continue
-            for waiting, (value, refused) in zip(batch, outcomes, strict=True):
-                if waiting.future.done():  # the request was given up meanwhile (the till disconnected)
-                    continue
-                if refused is not None:
-                    waiting.future.set_exception(refused)
-                else:
-                    waiting.future.set_result(value)
+    async def _handle(self, batch: list[tuple[_Call, asyncio.Future[Any]]]) -> None:
+        try:
+            outcomes = await self._tx.run(functools.partial(_each, calls=[call for call, _future in batch]))
+        except Unavailable as down:
+            # The database cannot be reached: every request of the batch says so at once (503), rather than each
+            # waiting for its own connection attempt to time out.
+            for _call, future in batch:
+                _settle(future, error=copy.copy(down))  # each request raises its own
+        except Exception:
+            # The whole batch was rolled back: each on its own, as without batching.
+            for call, future in batch:
+                await _alone(self._tx, call, future)
+        else:
+            for (_call, future), (value, refused) in zip(batch, outcomes, strict=True):
+                _settle(future, value, refused)
 
 
-def _each(session: Session, batch: list[_Waiting[Any]]) -> list[tuple[Any, DomainError | None]]:
+def _each(session: Session, calls: list[_Call]) -> list[tuple[Any, DomainError | None]]:
     outcomes: list[tuple[Any, DomainError | None]] = []
     # The audit entries and statistics events of the batch are flushed together at the commit; the redemptions
     # themselves are written by Core statements, which every later call of the batch sees.
     with session.no_autoflush:
-        for waiting in batch:
+        for call in calls:
             new, writes = len(session.new), session.info.get(WRITES_KEY, 0)
             try:
-                outcomes.append((waiting(session), None))
+                outcomes.append((call(session), None))
             except DomainError as refused:
                 if len(session.new) != new or session.info.get(WRITES_KEY, 0) != writes:
                     raise _Wrote() from refused
@@ -137,18 +161,16 @@ def _each(session: Session, batch: list[_Waiting[Any]]) -> list[tuple[Any, Domai
     return outcomes
 
 
-async def _alone(tx: Tx, waiting: _Waiting[Any]) -> None:
+async def _alone(tx: Tx, call: _Call, future: asyncio.Future[Any]) -> None:
     try:
-        value = await tx.run(waiting)
+        value = await tx.run(call)
     except Exception as exc:  # handed to the request, which raises it as it would have without batching
-        if not waiting.future.done():
-            waiting.future.set_exception(exc)
+        _settle(future, error=exc)
     else:
-        if not waiting.future.done():
-            waiting.future.set_result(value)
+        _settle(future, value)
 
 
-class CardRowLoader:
+class CardRowLoader(_Batches[str, bool]):
     """The rows of scanned cards the web process does not remember (a card's id and end of validity), read for
     all the scans waiting at the same moment in one statement of one transaction, and remembered
     (:meth:`PointOfSaleMemory.load_cards`).
@@ -157,29 +179,20 @@ class CardRowLoader:
     are a card's first in a minute, so this is the common path there, not the exception."""
 
     def __init__(self, tx: Tx, memory: PointOfSaleMemory, max_batch: int = MAX_CARDS) -> None:
+        super().__init__(max_batch)
         self._tx = tx
         self._memory = memory
-        self._max_batch = max_batch
-        self._waiting: deque[tuple[str, asyncio.Future[bool]]] = deque()
-        self._reader: asyncio.Task[None] | None = None
 
     async def load(self, number: str) -> bool:
         """Read and remember the card ``number``'s row; False when that failed (the caller reads it on its own)."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((number, future))
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read())
-        return await future
+        return await self._submit(number)
 
-    async def _read(self) -> None:
-        while self._waiting:
-            batch = [self._waiting.popleft() for _ in range(min(self._max_batch, len(self._waiting)))]
-            numbers = {number for number, _future in batch}
-            try:
-                await self._tx.run(functools.partial(self._memory.load_cards, numbers=numbers))
-                loaded = True
-            except Exception:  # each scan then reads on its own, as without this loader, and fails as it would
-                loaded = False
-            for _number, future in batch:
-                if not future.done():
-                    future.set_result(loaded)
+    async def _handle(self, batch: list[tuple[str, asyncio.Future[bool]]]) -> None:
+        numbers = {number for number, _future in batch}
+        try:
+            await self._tx.run(functools.partial(self._memory.load_cards, numbers=numbers))
+            loaded = True
+        except Exception:  # each scan then reads on its own, as without this loader, and fails as it would
+            loaded = False
+        for _number, future in batch:
+            _settle(future, loaded)

@@ -59,6 +59,14 @@ class CountingTx(Tx):
         return await super().run(fn)
 
 
+class DownTx(CountingTx):
+    """A database out of reach: every transaction fails as Tx.run fails then."""
+
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        self.transactions += 1
+        raise Unavailable()
+
+
 @pytest.fixture
 def till(db: Callable[[], Session], make_user: Any) -> Till:
     return make_till(db, make_user)
@@ -250,12 +258,7 @@ def test_a_database_out_of_reach_fails_the_whole_batch_at_once(
     benefit_id = benefit(db, till)
     text = signed(db, till.number)
 
-    class Down(CountingTx):
-        async def run(self, fn: Callable[[Session], T]) -> T:
-            self.transactions += 1
-            raise Unavailable()
-
-    down = Down(tx.engine)
+    down = DownTx(tx.engine)
     outcomes = together(down, RedemptionBatcher(down), [redeem_call(till, text, benefit_id) for _ in range(5)])
     assert [type(o) for o in outcomes] == [Unavailable] * 5
     assert down.transactions == 1  # no connection attempt per request: each would wait for its timeout
@@ -294,12 +297,7 @@ def test_card_rows_of_scans_waiting_together_are_read_in_one_statement(
 
 
 def test_a_card_row_loader_that_cannot_read_lets_each_scan_read_on_its_own(till: Till, tx: CountingTx) -> None:
-    class Down(CountingTx):
-        async def run(self, fn: Callable[[Session], T]) -> T:
-            self.transactions += 1
-            raise Unavailable()
-
-    down = Down(tx.engine)
+    down = DownTx(tx.engine)
     memory = PointOfSaleMemory()
     loader = CardRowLoader(down, memory)
 
