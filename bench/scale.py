@@ -133,6 +133,7 @@ def calls(cast: Cast) -> list[Call]:
         Call("catalogue, category + district + age", None, "GET", "/benefits?category=sport&district=Nippes&age=10"),
         Call("benefit detail", None, "GET", f"/benefits/{fixture.benefit_id}"),
         Call("finder: 2 adults, children 4 and 9", None, "GET", "/finder?adults=2&children=4+9"),
+        Call("map (the list below it: first page)", None, "GET", "/map"),
         Call("family: card page", "family", "GET", "/card"),
         Call("family: data page", "family", "GET", "/card/data"),
         Call("partner: portal dashboard", "owner", "GET", "/partner"),
@@ -295,7 +296,7 @@ def prepared(call: Call, token: str) -> tuple[dict[str, Any] | None, dict[str, s
     return (call.body() if call.body else None), headers
 
 
-def measure(url: str, cast: Cast, rounds: int, line: str) -> Measured:
+def measure(url: str, cast: Cast, rounds: int, line: str, catalogue_cache: int = 30) -> Measured:
     """Every call ``rounds`` times in interleaved rounds, each right after a baseline call."""
     result = Measured(line)
     with tempfile.TemporaryDirectory(prefix="fk-bench-scale-") as data_dir:
@@ -307,6 +308,7 @@ def measure(url: str, cast: Cast, rounds: int, line: str) -> Measured:
                 "FK_SECRET_KEY": cast.fixture.secret_key,
                 "FK_POS_SCAN_LIMIT": SCAN_LIMIT,
                 "FK_LOG_LEVEL": "WARNING",
+                "FK_CATALOGUE_CACHE_SECONDS": str(catalogue_cache),
             }
         )
         engine = make_sync_engine(url)
@@ -442,13 +444,28 @@ def memory(url: str, cast: Cast, redis_url: str, rounds: int) -> tuple[list[str]
 # --- the report ---
 
 
-def report(empty: Measured, full: Measured, rounds: int, memory_lines: list[str], unexpected: dict[str, int]) -> str:
+def report(
+    empty: Measured,
+    full: Measured,
+    rounds: int,
+    memory_lines: list[str],
+    unexpected: dict[str, int],
+    catalogue_cache: int = 30,
+) -> str:
     lines = [
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node() or 'this machine'}: "
         f"{os.cpu_count()} cores, load average {load_average()}; PostgreSQL on the same machine.",
         "",
         f"Full: {full.line}. Empty: {empty.line}. {rounds} interleaved rounds each, every call right after a "
         "baseline call (`GET /health/live`, the same web stack without the database); in-process ASGI.",
+        "",
+        (
+            f"The catalogue's counts (the number of matches, the finder's tally) are remembered by the process for "
+            f"{catalogue_cache} s (`FK_CATALOGUE_CACHE_SECONDS`, familienkarte/catalogue/counts.py): after the warm-up "
+            "call every timed call of the catalogue, the finder and `GET /api/v1/benefits` finds them remembered."
+            if catalogue_cache > 0
+            else "The catalogue's counts are not remembered (`FK_CATALOGUE_CACHE_SECONDS=0`): every call counts afresh."
+        ),
         "",
         "## Latency",
         "",
@@ -503,10 +520,12 @@ def run(args: argparse.Namespace) -> str:
         for size in ("empty", "full"):
             print(f"{size} database", flush=True)
             with database(server, size, args) as (url, cast, line):
-                results[size] = measure(url, cast, args.rounds, line)
+                results[size] = measure(url, cast, args.rounds, line, args.catalogue_cache_seconds)
                 if size == "full":
                     memory_lines, unexpected = memory(url, cast, args.redis, args.memory_rounds)
-    return report(results["empty"], results["full"], args.rounds, memory_lines, unexpected)
+    return report(
+        results["empty"], results["full"], args.rounds, memory_lines, unexpected, args.catalogue_cache_seconds
+    )
 
 
 def main() -> None:
@@ -519,6 +538,12 @@ def main() -> None:
     parser.add_argument("--benefits", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--memory-rounds", type=int, default=5)
+    parser.add_argument(
+        "--catalogue-cache-seconds",
+        type=int,
+        default=30,
+        help="FK_CATALOGUE_CACHE_SECONDS of the measured app (0: every catalogue count is read afresh)",
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--keep", action="store_true", help="keep both databases for a later --reuse")
     group.add_argument("--reuse", action="store_true", help="measure the databases kept by --keep")

@@ -180,7 +180,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # The route's roles, then CSRF: for every request, before its body is read.
         before_request=admit,
         exception_handlers=EXCEPTION_HANDLERS,
-        template_config=template_config(make_environment()),
+        template_config=template_config(make_environment(reload=settings.is_demo)),
         openapi_config=_openapi(),
         middleware=[
             DefineMiddleware(SessionMiddleware, settings=settings, kv_getter=lambda scope: runtime.kv),

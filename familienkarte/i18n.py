@@ -15,11 +15,14 @@ from fnmatch import fnmatchcase
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+
+if TYPE_CHECKING:
+    from familienkarte.errors import FieldError
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -170,6 +173,11 @@ def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
 
 
 _ = gettext
+
+
+def field_messages(errors: Iterable[FieldError]) -> dict[str, str]:
+    """Each refused field's message in the reader's language, by field name (what a form shows at its fields)."""
+    return {error.field: gettext(error.message, **error.params) for error in errors}
 
 
 def text_direction(locale: str | None = None) -> str:

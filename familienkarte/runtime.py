@@ -10,6 +10,7 @@ from typing import Final
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from familienkarte.catalogue.counts import CATALOGUE_COUNTS, CatalogueCounts
 from familienkarte.credentials.services import VERIFIER_CACHE, VerifierCache
 from familienkarte.db import Tx, make_async_engine
 from familienkarte.kv import KeyValue, make_kv
@@ -74,8 +75,14 @@ class Runtime:
         window = settings.login_window_seconds
         verifier = VerifierCache()
         pos_memory = PointOfSaleMemory()
-        # Every session of the web process verifies with the process's remembered keys and status lists.
-        tx = Tx(async_sessionmaker(engine, expire_on_commit=False, info={VERIFIER_CACHE: verifier}))
+        # Every session of the web process verifies with the process's remembered keys and status lists, and reads
+        # the catalogue's counts it remembers.
+        counts = CatalogueCounts(settings.catalogue_cache_seconds)
+        tx = Tx(
+            async_sessionmaker(
+                engine, expire_on_commit=False, info={VERIFIER_CACHE: verifier, CATALOGUE_COUNTS: counts}
+            )
+        )
         return cls(
             settings=settings,
             engine=engine,

@@ -20,6 +20,17 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 StatementTest = Callable[[ORMExecuteState], bool]
 
 
+def writes_tables(names: frozenset[str]) -> StatementTest:
+    """A :data:`StatementTest` for statements on one of the tables ``names`` (an association table such as
+    ``benefit_locations`` included, which no mapped class stands for)."""
+
+    def test(state: ORMExecuteState) -> bool:
+        table = getattr(state.statement, "table", None)
+        return getattr(table, "name", None) in names
+
+    return test
+
+
 class WriteWatch:
     def __init__(self, name: str, classes: tuple[type[Any], ...], statement: StatementTest) -> None:
         self._classes = classes

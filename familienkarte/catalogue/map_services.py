@@ -6,13 +6,22 @@ exactly these, so that the list and the markers (from ``GET /api/v1/partners.geo
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlencode
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from familienkarte.catalogue.services import address_of, mapped_locations
+from familienkarte import i18n
+from familienkarte.catalogue.services import MAX_PAGE, PAGE_MESSAGE, address_of, mapped_locations, whole_param
+from familienkarte.errors import FieldError, InvalidInput
+from familienkarte.partners.models import Location, Partner
 from familienkarte.partners.vocabulary import CATEGORIES
+
+MAP_PATH: Final = "/map"
 
 
 def partner_page_url(partner_id: uuid.UUID) -> str:
@@ -37,43 +46,116 @@ class MapLocation:
         return partner_page_url(self.partner_id)
 
 
+# Places listed per page below the map (the map itself shows every place).
+MAP_PER_PAGE: Final = 50
+
+
+def page_count(total: int, per_page: int) -> int:
+    """How many pages ``total`` places fill (one, empty, when there are none)."""
+    return max(1, math.ceil(total / per_page))
+
+
 @dataclass(frozen=True)
 class MapPage:
+    """One page of the list below the map. ``total`` counts every place of the chosen category."""
+
     locations: list[MapLocation]
     # The category codes that have places on the map, in the vocabulary's order (the filter offers only these).
     categories: list[str]
     category: str | None
+    total: int = 0
+    page: int = 1
+    per_page: int = MAP_PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return page_count(self.total, self.per_page)
+
+    @property
+    def first(self) -> int:
+        """The number of the first place of this page in the whole list (from 1)."""
+        return (self.page - 1) * self.per_page + 1
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.locations) - 1
+
+    def url(self, page: int) -> str:
+        params = {"category": self.category} if self.category else {}
+        if page > 1:
+            params["page"] = str(page)
+        return f"{MAP_PATH}?{urlencode(params)}" if params else MAP_PATH
 
 
-def visible_locations(session: Session, category: str | None = None) -> list[MapLocation]:
-    """Active locations with coordinates of approved partners, by partner name and location name."""
-    found = []
-    for location, partner_name, partner_category in session.execute(mapped_locations(category)):
-        # Checked by the query; the model allows None for locations without coordinates.
-        assert location.latitude is not None
-        assert location.longitude is not None
-        found.append(
-            MapLocation(
-                partner_id=location.partner_id,
-                partner_name=partner_name,
-                location_id=location.id,
-                location_name=location.name,
-                category=partner_category,
-                district=location.district,
-                # The same address as the map's popups (the GeoJSON's ``address``).
-                address=address_of(location),
-                latitude=location.latitude,
-                longitude=location.longitude,
-            )
-        )
-    found.sort(key=lambda m: (m.partner_name.casefold(), m.location_name.casefold(), str(m.location_id)))
-    return found
+def _as_place(location: Location, partner_name: str, partner_category: str | None) -> MapLocation:
+    # Checked by the query; the model allows None for locations without coordinates.
+    assert location.latitude is not None
+    assert location.longitude is not None
+    return MapLocation(
+        partner_id=location.partner_id,
+        partner_name=partner_name,
+        location_id=location.id,
+        location_name=location.name,
+        category=partner_category,
+        district=location.district,
+        # The same address as the map's popups (the GeoJSON's ``address``).
+        address=address_of(location),
+        latitude=location.latitude,
+        longitude=location.longitude,
+    )
 
 
-def map_page(session: Session, category: str | None = None) -> MapPage:
-    """The places for the map page, filtered by a category code; an unknown code (an old link) filters nothing."""
+def read_page(raw: str | None) -> int:
+    """The page of the list asked for (``?page=``, from 1), as the catalogue reads its pages; refused with a
+    message naming the field."""
+    errors: list[FieldError] = []
+    page = whole_param({"page": raw}, "page", 1, MAX_PAGE, PAGE_MESSAGE, errors)
+    if errors:
+        raise InvalidInput(errors)
+    return page or 1
+
+
+def map_page(session: Session, category: str | None = None, page: int = 1) -> MapPage:
+    """The places for the map page, filtered by a category code, one page of ``MAP_PER_PAGE`` in the order of
+    partner name and location name; a page after the last shows the last (places may have gone since the link was
+    made). An unknown category code (an old link) filters nothing.
+
+    A big city has thousands of places (8,079 at 5,000 partners): listing all of them made the page take a second
+    and weigh megabytes on a phone; the map still shows every one (its markers come from the GeoJSON)."""
     chosen = category if category in CATEGORIES else None
-    every = visible_locations(session)
-    present = {location.category for location in every}
-    shown = every if chosen is None else [location for location in every if location.category == chosen]
-    return MapPage(locations=shown, categories=[code for code in CATEGORIES if code in present], category=chosen)
+    places = mapped_locations(chosen).subquery()
+    total = int(session.scalar(select(func.count()).select_from(places)) or 0)
+    page = min(page, page_count(total, MAP_PER_PAGE))
+    rows = session.execute(
+        mapped_locations(chosen)
+        .order_by(func.lower(Partner.name), func.lower(Location.name), Location.id)
+        .limit(MAP_PER_PAGE)
+        .offset((page - 1) * MAP_PER_PAGE)
+    ).all()
+    present = set(session.scalars(select(mapped_locations().subquery().c.category).distinct()))
+    return MapPage(
+        locations=[_as_place(*row) for row in rows],
+        categories=[code for code in CATEGORIES if code in present],
+        category=chosen,
+        total=total,
+        page=page,
+        per_page=MAP_PER_PAGE,
+    )
+
+
+@dataclass(frozen=True)
+class MapView:
+    """The map page: one page of the list, and the message for a page number that could not be read (the first
+    page is shown then)."""
+
+    page: MapPage
+    errors: dict[str, str]
+
+
+def map_view(session: Session, category: str | None, raw_page: str | None) -> MapView:
+    try:
+        number = read_page(raw_page)
+    except InvalidInput as exc:
+        messages = i18n.field_messages(exc.errors)
+        return MapView(map_page(session, category), messages)
+    return MapView(map_page(session, category, number), {})

@@ -10,7 +10,9 @@ distance order use those.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import math
 import uuid
 from collections import defaultdict
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from familienkarte import i18n
@@ -30,6 +32,7 @@ from familienkarte.benefits.fields import COLUMN_KEYS
 from familienkarte.benefits.models import Benefit, BenefitKind, BenefitStatus, benefit_locations
 from familienkarte.benefits.views import KIND_LABELS, BenefitCard, LocationLine, benefit_card
 from familienkarte.cards.models import Card, Child, Household, HouseholdAdult
+from familienkarte.catalogue.counts import remembered
 from familienkarte.errors import N_, FieldError, InvalidInput, NotFound
 from familienkarte.partners.models import Location, Partner, PartnerStatus
 from familienkarte.partners.vocabulary import ACCESSIBILITY_FEATURES, CATEGORIES, WEEKDAYS
@@ -38,6 +41,7 @@ from familienkarte.transit import NearbyStop, nearest_stops
 DEFAULT_PER_PAGE: Final = 20
 MAX_PER_PAGE: Final = 100
 MAX_PAGE: Final = 100_000
+PAGE_MESSAGE: Final = N_("The page must be a whole number from %(min)s to %(max)s.")
 MAX_AGE: Final = 26
 MAX_QUERY_LENGTH: Final = 100
 MAX_QUERY_WORDS: Final = 8
@@ -135,9 +139,11 @@ def _text(params: Mapping[str, Any], name: str) -> str | None:
     return text or None
 
 
-def _whole(
+def whole_param(
     params: Mapping[str, Any], name: str, low: int, high: int, message: str, errors: list[FieldError]
 ) -> int | None:
+    """The whole number ``low`` to ``high`` in the parameter ``name``; None when it is missing or refused (then
+    ``message`` is added to ``errors`` for the field, with ``min`` and ``max``)."""
     raw = _text(params, name)
     if raw is None:
         return None
@@ -189,15 +195,15 @@ def read_query(params: Mapping[str, Any], *, districts: Sequence[str]) -> Catalo
     if district is not None and district not in districts:
         errors.append(FieldError("district", N_("There is no district %(value)s."), {"value": district}))
         district = None
-    age = _whole(params, "age", 0, MAX_AGE, N_("The age must be a whole number from %(min)s to %(max)s."), errors)
+    age = whole_param(params, "age", 0, MAX_AGE, N_("The age must be a whole number from %(min)s to %(max)s."), errors)
     q = _text(params, "q")
     if q is not None and len(q) > MAX_QUERY_LENGTH:
         errors.append(
             FieldError("q", N_("The search text may have at most %(max)s characters."), {"max": MAX_QUERY_LENGTH})
         )
         q = None
-    page = _whole(params, "page", 1, MAX_PAGE, N_("The page must be a whole number from %(min)s to %(max)s."), errors)
-    per_page = _whole(
+    page = whole_param(params, "page", 1, MAX_PAGE, PAGE_MESSAGE, errors)
+    per_page = whole_param(
         params, "per_page", 1, MAX_PER_PAGE, N_("per_page must be a whole number from %(min)s to %(max)s."), errors
     )
     lat = _coordinate(params, "lat", 90, errors)
@@ -395,8 +401,12 @@ class CataloguePage:
 def search_benefits(session: Session, query: CatalogueQuery, *, locale: str, today: dt.date) -> CataloguePage:
     """One page of the visible benefits that match the query, in its order, with the number of all matches."""
     conditions = [visible(today), *_filters(query, locale)]
-    total = session.scalar(
-        select(func.count()).select_from(Benefit).where(visible_alone(today), *_filters(query, locale))
+    total = remembered(
+        session,
+        ("matches", today, locale, query.category, query.kind, query.age, query.district, tuple(query.words)),
+        lambda: session.scalar(
+            select(func.count()).select_from(Benefit).where(visible_alone(today), *_filters(query, locale))
+        ),
     )
     distances: dict[uuid.UUID, int] = {}
     offset = (query.page - 1) * query.per_page
@@ -481,12 +491,8 @@ def catalogue_view(
     try:
         query = read_query(params, districts=districts)
     except InvalidInput as exc:
-        return CatalogueView(form, _messages(exc), choices, None)
+        return CatalogueView(form, i18n.field_messages(exc.errors), choices, None)
     return CatalogueView(form, {}, choices, search_benefits(session, query, locale=locale, today=today))
-
-
-def _messages(exc: InvalidInput) -> dict[str, str]:
-    return {error.field: i18n.gettext(error.message, **error.params) for error in exc.errors}
 
 
 # The partner page ----------------------------------------------------------------------------------------------
@@ -734,51 +740,86 @@ class _Tally:
         return sum(self.coming.values())
 
 
-def _usable_by_category(session: Session, family: rules.FamilyFacts, today: dt.date) -> _Tally:
-    """How many visible benefits of each category the family may use (a category's own page needs no more)."""
-    rows = session.execute(
-        select(Benefit.category, func.count())
-        .where(visible_alone(today), _usable(family, today))
-        .group_by(Benefit.category)
-    ).all()
-    return _Tally(usable={category: int(number) for category, number in rows})
+@dataclass(frozen=True)
+class Conditions:
+    """The visible benefits with the same conditions (``shape`` and tier): how many per category, and their ends."""
+
+    shape: Shape
+    needs_tier: bool
+    by_category: Mapping[str, int]
+    # The number of these benefits that end on or after each day (sorted); ``open_ended`` never end.
+    ends: tuple[dt.date, ...]
+    ending_from: tuple[int, ...]
+    open_ended: int
+
+    def still_offered(self, day: dt.date) -> int:
+        """How many of these benefits are still offered on ``day``."""
+        at = bisect.bisect_left(self.ends, day)
+        return self.open_ended + (self.ending_from[at] if at < len(self.ends) else 0)
 
 
-def _tally(session: Session, family: rules.FamilyFacts, today: dt.date) -> _Tally:
-    """How many visible benefits of each category the family may use, and when it grows into the others.
+def visible_conditions(session: Session, today: dt.date) -> tuple[Conditions, ...]:
+    """The visible benefits grouped by their conditions: one pass over ``ix_benefits_published_conditions`` alone
+    (a few thousand groups at 20,000 benefits, a few dozen sets of conditions), the same for every family, and so
+    remembered by the process (:mod:`familienkarte.catalogue.counts`)."""
 
-    One pass over ``ix_benefits_published_conditions`` alone, in as few groups as the answer needs: the benefits
-    the family may use by category, the others by conditions and end (a city has a few dozen sets of conditions
-    however many benefits), so that the rules (:mod:`rules`) judge each set of conditions once."""
-    usable = _usable(family, today)
-    facts = (
-        select(
-            case((usable, Benefit.category), else_=None).label("category"),
-            Benefit.min_children,
-            Benefit.child_age_min,
-            Benefit.child_age_max,
-            Benefit.requires_entitlement,
-            case((usable, None), else_=Benefit.valid_until).label("ends"),
-        )
-        .where(visible_alone(today))
-        .subquery()
+    grouped = (
+        Benefit.min_children,
+        Benefit.child_age_min,
+        Benefit.child_age_max,
+        Benefit.requires_entitlement,
+        Benefit.category,
+        Benefit.valid_until,
     )
-    rows: Sequence[Any] = session.execute(select(*facts.c, func.count()).group_by(*facts.c)).all()
+
+    def read() -> tuple[Conditions, ...]:
+        rows = session.execute(select(*grouped, func.count()).where(visible_alone(today)).group_by(*grouped)).all()
+        categories: dict[tuple[Shape, bool], dict[str, int]] = defaultdict(dict)
+        ends: dict[tuple[Shape, bool], dict[dt.date | None, int]] = defaultdict(dict)
+        for min_children, age_min, age_max, needs_tier, category, valid_until, number in rows:
+            key = ((min_children, age_min, age_max), bool(needs_tier))
+            categories[key][category] = categories[key].get(category, 0) + int(number)
+            ends[key][valid_until] = ends[key].get(valid_until, 0) + int(number)
+        found = []
+        for key, by_category in categories.items():
+            days = sorted(day for day in ends[key] if day is not None)
+            ending_from = list(itertools.accumulate(ends[key][day] for day in reversed(days)))[::-1]
+            found.append(
+                Conditions(key[0], key[1], by_category, tuple(days), tuple(ending_from), ends[key].get(None, 0))
+            )
+        return tuple(found)
+
+    return remembered(session, ("conditions", today), read)
+
+
+def _may_use(conditions: Conditions, family: rules.FamilyFacts, today: dt.date) -> bool:
+    """:func:`_usable` in Python, for a set of conditions."""
+    min_children, age_min, age_max = conditions.shape
+    benefit = rules.BenefitRules(
+        min_children=min_children,
+        child_age_min=age_min,
+        child_age_max=age_max,
+        requires_entitlement=conditions.needs_tier,
+    )
+    return rules.family_may_use(benefit, family, today) is None
+
+
+def _tally(session: Session, family: rules.FamilyFacts, today: dt.date, *, growth: bool = True) -> _Tally:
+    """How many visible benefits of each category the family may use, and (``growth``) when it grows into the
+    others: from the visible benefits' sets of conditions (:func:`visible_conditions`), each judged once by the
+    rules (:mod:`rules`). A category's own page needs only the first."""
     tally = _Tally()
-    judged: dict[tuple[Shape, bool], tuple[dt.date, int | None] | None] = {}
-    for category, min_children, age_min, age_max, needs_tier, ends, number in rows:
-        if category is not None:
-            tally.usable[category] = tally.usable.get(category, 0) + int(number)
+    for conditions in visible_conditions(session, today):
+        if _may_use(conditions, family, today):
+            for category, number in conditions.by_category.items():
+                tally.usable[category] = tally.usable.get(category, 0) + number
             continue
-        shape: Shape = (min_children, age_min, age_max)
-        key = (shape, bool(needs_tier))
-        if key not in judged:
-            judged[key] = _judge(shape, bool(needs_tier), family, today)
-        growth = judged[key]
-        if growth is not None:
-            tally.grown[shape] = growth
-            if ends is None or growth[0] <= ends:
-                tally.coming[growth[0]] = tally.coming.get(growth[0], 0) + int(number)
+        grows = _judge(conditions.shape, conditions.needs_tier, family, today) if growth else None
+        if grows is not None:
+            tally.grown[conditions.shape] = grows
+            coming = conditions.still_offered(grows[0])
+            if coming:
+                tally.coming[grows[0]] = tally.coming.get(grows[0], 0) + coming
     return tally
 
 
@@ -864,7 +905,7 @@ def find_benefits(
     vocabulary's order, newest first, and the ones it will be able to use when a child reaches an age, soonest
     first. Without ``category`` the overview: FINDER_SHOWN_PER_CATEGORY of each category and the soonest
     FINDER_COMING_UP_SHOWN coming up; with it, page ``page`` of that category's benefits."""
-    tally = _tally(session, family, today) if category is None else _usable_by_category(session, family, today)
+    tally = _tally(session, family, today, growth=category is None)
     order = list(CATEGORIES)
     categories = sorted(tally.usable, key=lambda c: order.index(c) if c in order else len(order))
     soon: list[tuple[uuid.UUID, dt.date, int | None]] = []
@@ -920,7 +961,7 @@ def read_family_form(params: Mapping[str, Any], today: dt.date) -> rules.FamilyF
     """A family from the finder's form: ``adults`` (1 to 10), ``children`` (ages 0 to 26, separated by commas or
     spaces, at most 12), ``tier`` (any non-empty value but ``0``/``false``: the family has the city's tier)."""
     errors: list[FieldError] = []
-    adults = _whole(
+    adults = whole_param(
         params, "adults", 1, FINDER_MAX_ADULTS, N_("The number of adults must be from %(min)s to %(max)s."), errors
     )
     if adults is None and _text(params, "adults") is None:
@@ -1011,7 +1052,7 @@ def _finder_page(params: Mapping[str, Any]) -> tuple[str | None, int]:
     category = _text(params, "category")
     if category is not None and category not in CATEGORIES:
         errors.append(FieldError("category", N_("There is no category %(value)s."), {"value": category}))
-    page = _whole(params, "page", 1, MAX_PAGE, N_("The page must be a whole number from %(min)s to %(max)s."), errors)
+    page = whole_param(params, "page", 1, MAX_PAGE, PAGE_MESSAGE, errors)
     if errors:
         raise InvalidInput(errors)
     return category, page or 1
@@ -1037,7 +1078,7 @@ def finder_view(
         else:
             family = read_family_form(params, today)
     except InvalidInput as exc:
-        return FinderView(form, _messages(exc), can_use_card, False, [], None)
+        return FinderView(form, i18n.field_messages(exc.errors), can_use_card, False, [], None)
     except NoFamilyCard as exc:
         return FinderView(form, {"mine": i18n.gettext(exc.message)}, can_use_card, True, [], None)
     result = find_benefits(session, family=family, locale=locale, today=today, category=category, page=page)

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import Session
 
 from familienkarte.benefits import rules
 from familienkarte.benefits.models import Benefit, benefit_locations
 from familienkarte.cards.models import Card
 from familienkarte.partners.models import Location, Partner
-from familienkarte.write_watch import WriteWatch
+from familienkarte.write_watch import WriteWatch, writes_tables
 
 T = TypeVar("T")
 
@@ -52,12 +52,7 @@ _WATCHED_TABLES: Final = frozenset(
 )
 
 
-def _writes_watched(state: ORMExecuteState) -> bool:
-    table = getattr(state.statement, "table", None)
-    return getattr(table, "name", None) in _WATCHED_TABLES
-
-
-_watch = WriteWatch("pos_memory", _WATCHED_CLASSES, _writes_watched)
+_watch = WriteWatch("pos_memory", _WATCHED_CLASSES, writes_tables(_WATCHED_TABLES))
 # A number that changes whenever partners, locations, benefits or cards were written in this process.
 generation = _watch.generation
 forget_all = _watch.forget_all

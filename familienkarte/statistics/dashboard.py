@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
+from urllib.parse import urlencode
 
 from babel.core import Locale
 from babel.numbers import format_decimal, parse_pattern
@@ -69,6 +70,10 @@ FIRST_DAY: Final = dt.date(2000, 1, 1)
 LAST_DAY: Final = dt.date(2099, 12, 31)
 # A refused value is repeated in its message up to this many characters.
 SHOWN_MAX: Final = 60
+# A partner name that matches several partners is refused naming this many of them at most.
+PARTNERS_NAMED: Final = 5
+# The escape character of the LIKE patterns a typed partner name becomes.
+LIKE_ESCAPE: Final = "/"
 
 REASON_LABELS: Final[dict[str, str]] = {
     Reason.OK.value: N_("Valid"),
@@ -147,6 +152,72 @@ def _date(params: Mapping[str, Any], name: str, message: str, outside: str, erro
     return day
 
 
+def _contains_pattern(text: str) -> str:
+    """A LIKE pattern for names containing ``text``, its ``%`` and ``_`` taken literally (escaped with
+    ``LIKE_ESCAPE``)."""
+    escaped = text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return f"%{escaped}%"
+
+
+def partners_named(session: Session, text: str) -> list[tuple[uuid.UUID, str]]:
+    """The partners a typed name means, as (id, name) by name: those whose whole name it is, else those whose name
+    contains it, case aside; ``PARTNERS_NAMED + 1`` at most (enough to tell whether there are more to name).
+
+    Both sides are lowered by the database, so that a name is always found as it is written, even where the
+    database lowers ASCII letters only (SQLite).
+    """
+    name = func.lower(Partner.name)
+    conditions = (
+        name == func.lower(text),
+        name.like(func.lower(_contains_pattern(text)), escape=LIKE_ESCAPE),
+    )
+    for condition in conditions:
+        query = (
+            select(Partner.id, Partner.name)
+            .where(condition)
+            .order_by(Partner.name, Partner.id)
+            .limit(PARTNERS_NAMED + 1)
+        )
+        found = [(row[0], row[1]) for row in session.execute(query)]
+        if found:
+            return found
+    return []
+
+
+def _partner(session: Session, raw: str | None, errors: list[FieldError]) -> uuid.UUID | None:
+    """The partner of the ``partner`` field: its id (what links and exports send) or its name, whole or a part of
+    it that only this partner's name contains. A name several partners share, or a part in several names, is
+    refused naming some of them."""
+    if raw is None:
+        return None
+    try:
+        partner_id = uuid.UUID(raw)
+    except ValueError:
+        found = partners_named(session, raw)
+    else:
+        exists = session.scalar(select(Partner.id).where(Partner.id == partner_id)) is not None
+        found = [(partner_id, raw)] if exists else []
+    if len(found) == 1:
+        return found[0][0]
+    if not found:
+        errors.append(FieldError("partner", N_("There is no partner %(value)s."), {"value": _shown(raw)}))
+        return None
+    names = [_shown(name) for _id, name in found[:PARTNERS_NAMED]]
+    if len(found) > PARTNERS_NAMED:
+        names.append("…")
+    errors.append(
+        FieldError(
+            "partner",
+            N_(
+                "Several partners match %(value)s (%(names)s). Please write the whole name or, if several partners "
+                "have that name, the partner's id."
+            ),
+            {"value": _shown(raw), "names": ", ".join(names)},
+        )
+    )
+    return None
+
+
 def read_filters(session: Session, params: Mapping[str, Any], *, districts: Sequence[str], today: dt.date) -> Filters:
     """The filters from URL parameters; every bad value is refused with a message naming its field.
 
@@ -187,15 +258,7 @@ def read_filters(session: Session, params: Mapping[str, Any], *, districts: Sequ
     district = _text(params, "district")
     if district is not None and district not in districts:
         errors.append(FieldError("district", N_("There is no district %(value)s."), {"value": _shown(district)}))
-    partner_id = None
-    partner = _text(params, "partner")
-    if partner is not None:
-        try:
-            partner_id = uuid.UUID(partner)
-        except ValueError:
-            partner_id = None
-        if partner_id is None or session.scalar(select(Partner.id).where(Partner.id == partner_id)) is None:
-            errors.append(FieldError("partner", N_("There is no partner %(value)s."), {"value": _shown(partner)}))
+    partner_id = _partner(session, _text(params, "partner"), errors)
     if errors:
         raise InvalidInput(errors)
     return Filters(start=start, end=end, category=category, district=district, partner_id=partner_id)
@@ -591,15 +654,12 @@ class Choice:
 class Choices:
     categories: list[Choice]
     districts: list[Choice]
-    partners: list[Choice]
 
 
-def choices(session: Session, districts: Sequence[str]) -> Choices:
-    partners = session.execute(select(Partner.id, Partner.name).order_by(Partner.name, Partner.id))
+def choices(districts: Sequence[str]) -> Choices:
     return Choices(
         categories=[Choice(code, i18n.gettext(label)) for code, label in CATEGORIES.items()],
         districts=[Choice(name, name) for name in districts],
-        partners=[Choice(str(row[0]), row[1]) for row in partners],
     )
 
 
@@ -814,35 +874,60 @@ def dashboard(session: Session, filters: Filters) -> Dashboard:
 
 
 FORM_FIELDS: Final = ("from", "to", "category", "district", "partner")
+PAGE_PATH: Final = "/staff/statistics"
 
 
 @dataclass(frozen=True)
 class StatisticsView:
-    """The page: the filter form (with the values given and any errors) and, when they were fine, the figures."""
+    """The page: the filter form (with the values given and any errors) and, when they were fine, the figures.
+
+    ``form`` is what the fields show (the partner by name where the name finds it again); ``params`` the filters as
+    URL parameters with the partner's id, for the downloads."""
 
     form: dict[str, str]
     errors: dict[str, str]
     choices: Choices
     dashboard: Dashboard | None
+    params: dict[str, str]
+
+    def partner_url(self, partner_id: uuid.UUID) -> str:
+        """This page with the same filters for one partner (the partner tables link their names to it: the field
+        takes a name, and two partners may share one)."""
+        return f"{PAGE_PATH}?{urlencode({**self.params, 'partner': str(partner_id)})}"
 
 
-def statistics_view(session: Session, city: City, params: Mapping[str, Any], *, today: dt.date) -> StatisticsView:
-    """The dashboard for URL parameters; bad parameters are shown at their fields instead of figures."""
-    options = choices(session, city.districts)
-    try:
-        filters = read_filters(session, params, districts=city.districts, today=today)
-    except InvalidInput as exc:
-        form = {name: str(params.get(name) or "") for name in FORM_FIELDS}
-        messages = {error.field: i18n.gettext(error.message, **error.params) for error in exc.errors}
-        return StatisticsView(form, messages, options, None)
-    form = {
+def filter_params(filters: Filters) -> dict[str, str]:
+    """The filters as URL parameters, the partner by its id."""
+    return {
         "from": filters.start.isoformat(),
         "to": filters.end.isoformat(),
         "category": filters.category or "",
         "district": filters.district or "",
         "partner": str(filters.partner_id) if filters.partner_id else "",
     }
-    return StatisticsView(form, {}, options, dashboard(session, filters))
+
+
+def partner_field(session: Session, partner_id: uuid.UUID) -> str:
+    """The partner as its field shows it: by name, unless the name would find another partner (or several) when
+    sent again; then by id."""
+    name = (session.scalar(select(Partner.name).where(Partner.id == partner_id)) or "").strip()
+    if name and [found for found, _name in partners_named(session, name)] == [partner_id]:
+        return name
+    return str(partner_id)
+
+
+def statistics_view(session: Session, city: City, params: Mapping[str, Any], *, today: dt.date) -> StatisticsView:
+    """The dashboard for URL parameters; bad parameters are shown at their fields instead of figures."""
+    options = choices(city.districts)
+    try:
+        filters = read_filters(session, params, districts=city.districts, today=today)
+    except InvalidInput as exc:
+        form = {name: str(params.get(name) or "") for name in FORM_FIELDS}
+        messages = i18n.field_messages(exc.errors)
+        return StatisticsView(form, messages, options, None, form)
+    given = filter_params(filters)
+    form = {**given, "partner": partner_field(session, filters.partner_id) if filters.partner_id else ""}
+    return StatisticsView(form, {}, options, dashboard(session, filters), given)
 
 
 __all__ = [
@@ -851,7 +936,10 @@ __all__ = [
     "cards_by_district",
     "dashboard",
     "families_by_month",
+    "filter_params",
     "fraud_signals",
+    "partner_field",
+    "partners_named",
     "read_filters",
     "redemptions_by_category",
     "redemptions_by_district",

@@ -62,7 +62,7 @@ from familienkarte.partners.models import Location, Partner
 from familienkarte.partners.vocabulary import CATEGORIES
 from familienkarte.redemptions.models import Redemption, RedemptionStatus
 from familienkarte.statistics import dashboard
-from familienkarte.statistics.dashboard import Filters
+from familienkarte.statistics.dashboard import Filters, filter_params
 from familienkarte.statistics.export_models import ExportFormat, ExportJob, ExportStatus
 from familienkarte.statistics.export_render import (
     CSV_MEDIA_TYPE,
@@ -153,16 +153,6 @@ class ExportRequest:
     def params(self) -> dict[str, str]:
         """The filters as URL parameters (what a job stores and the worker reads again)."""
         return filter_params(self.filters)
-
-
-def filter_params(filters: Filters) -> dict[str, str]:
-    return {
-        "from": filters.start.isoformat(),
-        "to": filters.end.isoformat(),
-        "category": filters.category or "",
-        "district": filters.district or "",
-        "partner": str(filters.partner_id) if filters.partner_id else "",
-    }
 
 
 def _shown(raw: str) -> str:

@@ -19,7 +19,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from familienkarte import errors as e
 from familienkarte.accounts.api_key_schemas import Problem
 from familienkarte.accounts.sessions import session_of
-from familienkarte.i18n import gettext
+from familienkarte.i18n import field_messages, gettext
 from familienkarte.web.csrf import FORM_SCOPE_KEY
 from familienkarte.web.flash import FLASH_KEY
 
@@ -168,7 +168,7 @@ def _form_again(
 ) -> Response[Any]:
     form: dict[str, str] = request.scope.get(FORM_SCOPE_KEY) or {}  # type: ignore[assignment]
     values = {k: v for k, v in form.items() if k not in SECRET_FIELDS}
-    messages = {fe.field: gettext(fe.message, **fe.params) for fe in field_errors}
+    messages = field_messages(field_errors)
     context: dict[str, Any] = {"form": values, "errors": messages, "error_summary": detail}
     context.update(request.route_handler.opt.get("form_context", {}))
     return Template(template, context=context, status_code=status, headers=headers, media_type=MediaType.HTML)

@@ -64,8 +64,12 @@ def offered_locales(request: Any) -> tuple[str, ...]:
     return locales_offered(request.scope)
 
 
-def make_environment() -> Environment:
+def make_environment(*, reload: bool = False) -> Environment:
+    """The templates' environment. ``reload``: look at each template file's time on every use and compile it again
+    when it changed (the demo, for editing pages); otherwise each template is compiled once per process, which
+    saves a file system call per template per page (about 4 % of a catalogue page's time)."""
     env = Environment(
+        auto_reload=reload,
         loader=ChoiceLoader([FileSystemLoader(str(d)) for d in TEMPLATE_DIRS]),
         autoescape=select_autoescape(default=True, default_for_string=True),
         extensions=["jinja2.ext.i18n"],

@@ -73,7 +73,10 @@ def test_markers_popups_and_the_filter_work_without_tiles(
     assert all(re.match(r"https://tile\.openstreetmap\.org/\d+/\d+/\d+\.png$", url) for url in tile_requests)
 
     page.select_option("#map-category", "culture")
-    expect(page.locator("#map-places li:visible")).to_have_count(1)
+    # The list is fetched again for the category (the server's first page of it), and screen readers are told.
+    expect(page.locator("#map-places li")).to_have_count(1)
+    expect(page.locator("#map-places a")).to_have_text("Museum Ludwig")
+    expect(page.locator("#map-list-status")).to_have_text("Places 1 to 1 of 1, by partner name.")
     assert page.url.endswith("category=culture")
     marker = page.locator('#map .leaflet-marker-icon[title="Museum Ludwig"]')
     expect(marker).to_be_visible()

@@ -258,6 +258,9 @@ def test_a_signed_out_session_says_to_sign_in_again(desktop: BrowserContext, til
     page.goto("/partner/scanner")
     expect(page.locator("#scanner")).to_have_attribute("data-ready", "true")
     page.get_by_label(de("Location"), exact=True).select_option(str(till.location_id))
+    # The location's offline bundle is fetched while still signed in: on a busy machine that request could
+    # otherwise leave after the sign-out below and be refused too.
+    page.wait_for_load_state("networkidle")
     desktop.clear_cookies()
     problems.seen.clear()
     enter(page, till.number)

@@ -12,6 +12,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy.orm import Session
 
+from familienkarte.catalogue import map_services
 from familienkarte.partners.models import Location, Partner
 from familienkarte.settings import ConfigError, load_settings
 from familienkarte.web.context import CSP
@@ -124,6 +125,60 @@ def test_the_category_filter_works_without_javascript(client: TestClient[Litesta
     unknown = client.get("/map", params={"category": "casino", "lang": "en"})
     assert unknown.status_code == 200
     assert len(places(unknown.text)) == 3
+
+
+@pytest.fixture
+def three_a_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(map_services, "MAP_PER_PAGE", 3)
+
+
+def test_the_list_comes_in_pages_in_the_order_of_the_names(
+    client: TestClient[Litestar], make_place: MakePlace, three_a_page: None
+) -> None:
+    for name in ("Eis", "Bad", "Zoo", "apotheke", "Chor", "Dom", "Fähre"):
+        make_place(name, category="culture" if name in ("Chor", "Dom") else "leisure")
+
+    first = client.get("/map", params={"lang": "en"})
+    assert first.status_code == 200
+    assert [place.split()[0] for place in places(first.text)] == ["apotheke", "Bad", "Chor"]
+    assert "Places 1 to 3 of 7, by partner name." in first.text
+    assert "Page 1 of 3" in first.text
+    assert 'href="/map?page=2#places-title" rel="next"' in first.text
+    assert 'rel="prev"' not in first.text
+
+    last = client.get("/map", params={"lang": "en", "page": "3"})
+    assert [place.split()[0] for place in places(last.text)] == ["Zoo"]
+    assert "Places 7 to 7 of 7, by partner name." in last.text
+    assert 'href="/map?page=2#places-title" rel="prev"' in last.text
+    assert 'rel="next"' not in last.text
+
+    # A page after the last (places went since the link was made) shows the last.
+    gone = client.get("/map", params={"lang": "en", "page": "40"})
+    assert gone.status_code == 200
+    assert places(gone.text) == places(last.text)
+
+
+def test_the_pages_keep_the_category(client: TestClient[Litestar], make_place: MakePlace, three_a_page: None) -> None:
+    for number in range(5):
+        make_place(f"Museum {number}", category="culture")
+    make_place("Zoo Köln", category="leisure")
+
+    page = client.get("/map", params={"lang": "en", "category": "culture", "page": "2"})
+    assert [place.split()[1] for place in places(page.text)] == ["3", "4"]
+    assert "Places 4 to 5 of 5, by partner name." in page.text
+    assert 'href="/map?category=culture#places-title" rel="prev"' in page.text
+
+
+@pytest.mark.parametrize("raw", ["zwei", "0", "-1", "1.5", "99999999999"])
+def test_a_page_that_is_no_whole_number_is_refused_at_the_list(
+    client: TestClient[Litestar], make_place: MakePlace, raw: str
+) -> None:
+    make_place("Zoo Köln")
+    response = client.get("/map", params={"lang": "en", "page": raw})
+    assert response.status_code == 422
+    assert "The page must be a whole number from 1 to 100000." in response.text
+    # The first page is shown below the message.
+    assert places(response.text) == ["Zoo Köln Leisure and outings"]
 
 
 def test_without_places_the_page_says_so(client: TestClient[Litestar]) -> None:

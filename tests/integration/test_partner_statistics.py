@@ -24,12 +24,19 @@ from sqlalchemy.orm import Session
 from familienkarte.accounts.principal import Principal
 from familienkarte.accounts.roles import Role
 from familienkarte.city import City, load_city
+from familienkarte.db import is_postgresql
 from familienkarte.errors import InvalidInput, PermissionDenied
 from familienkarte.partners.models import Partner
 from familienkarte.redemptions.models import Redemption, VerificationEvent
 from familienkarte.statistics.partner_view import (
+    NO_CARDS,
+    CardGroup,
     Listing,
+    MonthCounts,
     PartnerStatistics,
+    month_counts,
+    month_counts_in_one,
+    month_counts_per_list,
     partner_statistics,
     read_month,
 )
@@ -194,6 +201,87 @@ def test_the_figures_are_those_of_the_raw_facts_in_the_citys_days(db: Factory) -
     assert august.until == AUGUST_5
     # A February of 28 days has four weeks.
     assert len(figures(db, zoo, dt.date(2026, 2, 1), threshold(1), today=AUGUST_5).by_week.rows) == 4
+
+
+def expected_counts(facts: Sequence[Fact], month: dt.date) -> MonthCounts:
+    """The month's counts worked out from the facts: redemptions, quantity and distinct cards per group."""
+    counted = [f for f in facts if in_month(f, month)]
+
+    def group(mine: Sequence[Fact]) -> CardGroup:
+        return CardGroup(len(mine), sum(f.quantity for f in mine), _distinct(mine))
+
+    return MonthCounts(
+        by_benefit={b: group([f for f in counted if f.benefit == b]) for b in {f.benefit for f in counted}},
+        by_location={p: group([f for f in counted if f.location == p]) for p in {f.location for f in counted}},
+        by_week={w: group([f for f in counted if week_of(f) == w]) for w in {week_of(f) for f in counted}},
+        total=group(counted),
+    )
+
+
+def test_each_list_counts_the_distinct_cards_of_its_own_groups(db: Factory) -> None:
+    """The lists are counted together on PostgreSQL (grouping sets) and one by one on SQLite: both must give every
+    group its own figures. The month is laid out so that the 12 groups (3 benefits, 3 locations, 5 weeks, the
+    total) describe 12 different numbers of cards, so that a group counted under the wrong list shows."""
+    zoo = make_shop(db, "Zoo Köln", ["Free entry", "Feeding tour", "Night walk"], ["Main gate", "Aquarium", "Pier"])
+    entry, tour, walk = (zoo.benefits[t] for t in ("Free entry", "Feeding tour", "Night walk"))
+    gate, aquarium, pier = (zoo.locations[p] for p in ("Main gate", "Aquarium", "Pier"))
+    # (benefit, location, day of July, first card, cards): each block's cards once, its first card twice.
+    blocks = [
+        (entry, gate, 2, 16, 5),
+        (entry, aquarium, 9, 22, 1),
+        (tour, aquarium, 16, 20, 3),
+        (tour, pier, 23, 15, 2),
+        (walk, pier, 30, 19, 9),
+        (entry, pier, 3, 13, 2),
+        (walk, gate, 17, 4, 1),
+    ]
+    facts = [
+        Fact(benefit, place, f"G{number:07d}", local(dt.date(2026, 7, day), 10 + index), quantity=1 + number % 3)
+        for benefit, place, day, first, count in blocks
+        for index, number in enumerate([*range(first, first + count), first])
+    ]
+    # Not counted: voided, in June, in August in Köln (though still July in UTC), another partner's.
+    facts += [
+        Fact(tour, gate, "G9000001", local(dt.date(2026, 7, 5), 12), voided=True),
+        Fact(entry, gate, "G9000002", local(dt.date(2026, 6, 30), 23, 30)),
+        Fact(walk, pier, "G9000003", local(dt.date(2026, 8, 1), 0, 30)),
+    ]
+    write(db, zoo, facts)
+    bath = make_shop(db, "Bad Porz", ["Swimming"], ["Pool"])
+    write(db, bath, [Fact(bath.benefits["Swimming"], bath.locations["Pool"], "G9000004", local(JULY, 12))])
+
+    expected = expected_counts(facts, JULY)
+    groups = [*expected.by_benefit.values(), *expected.by_location.values(), *expected.by_week.values()]
+    cards = [group.cards for group in [*groups, expected.total]]
+    assert len(cards) == 12
+    assert len(set(cards)) == 12, cards
+    # Every group has more redemptions than cards, and another quantity: no column can stand in for another.
+    assert all(group.cards < group.redemptions and group.redemptions != group.quantity for group in groups)
+
+    with db() as s:
+        ways = [month_counts, month_counts_per_list]
+        if is_postgresql(s):
+            ways.append(month_counts_in_one)
+        for way in ways:
+            assert way(s, zoo.partner, JULY, BERLIN) == expected, way.__name__
+            # A month without redemptions: no groups, a total of zeros.
+            assert way(s, zoo.partner, dt.date(2026, 9, 1), BERLIN) == MonthCounts({}, {}, {}, NO_CARDS)
+        # The page decides on these cards: at 4, the aquarium (3 cards) is hidden, and the main gate (6) with it;
+        # weeks 2 and 4 (1 and 2 cards) are hidden; every benefit (8, 5 and 10 cards) is shown.
+        july = partner_statistics(s, owner(zoo), threshold(4), JULY, today=AUGUST_5)
+    hidden = Suppressed(4)
+    assert as_dict(july.by_benefit) == {
+        "Free entry": (expected.by_benefit[entry].redemptions, expected.by_benefit[entry].quantity),
+        "Feeding tour": (expected.by_benefit[tour].redemptions, expected.by_benefit[tour].quantity),
+        "Night walk": (expected.by_benefit[walk].redemptions, expected.by_benefit[walk].quantity),
+    }
+    assert as_dict(july.by_location) == {
+        "Aquarium": (hidden, hidden),
+        "Main gate": (hidden, hidden),
+        "Pier": (expected.by_location[pier].redemptions, expected.by_location[pier].quantity),
+    }
+    assert [isinstance(row.redemptions, Suppressed) for row in july.by_week.rows] == [False, True, False, True, False]
+    assert july.by_week.total.redemptions == expected.total.redemptions
 
 
 # --- the small-number rule ---

@@ -8,20 +8,25 @@ figures and the table next to every chart.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from familienkarte.accounts.roles import Role
 from familienkarte.city import load_city
+from familienkarte.errors import InvalidInput
+from familienkarte.partners.models import Partner
 from familienkarte.redemptions.models import Redemption, VerificationEvent
 from familienkarte.statistics import dashboard
 from familienkarte.statistics.rollups import rebuild
@@ -173,9 +178,13 @@ class _Page(HTMLParser):
         self._table: str | None = None
         self._cell: list[str] | None = None
         self._open: list[tuple[str, str | None]] = []
+        # Text for screen readers only (class visually-hidden) is not what a table shows.
+        self._hidden: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
+        if "visually-hidden" in (found.get("class") or "").split():
+            self._hidden.append(tag)
         if "style" in found:
             self.styled.append(tag)
         element_id = found.get("id")
@@ -199,6 +208,8 @@ class _Page(HTMLParser):
             self._open.append((tag, None))
 
     def handle_endtag(self, tag: str) -> None:
+        if self._hidden and self._hidden[-1] == tag:
+            self._hidden.pop()
         if self._table and tag in ("td", "th") and self._cell is not None:
             self.tables[self._table][-1].append(" ".join("".join(self._cell).split()))
             self._cell = None
@@ -210,7 +221,7 @@ class _Page(HTMLParser):
                 break
 
     def handle_data(self, data: str) -> None:
-        if self._cell is not None:
+        if self._cell is not None and not self._hidden:
             self._cell.append(data)
         for _tag, element_id in self._open:
             if element_id:
@@ -380,6 +391,25 @@ def test_the_partner_narrows_redemptions_and_verifications(client: Client, make_
     assert text(page, "figure-failed") == "4"
 
 
+def test_each_partner_in_the_partner_tables_links_to_its_own_figures(
+    client: Client, make_user: Any, world: World
+) -> None:
+    as_analyst(client, make_user)
+    response = client.get("/staff/statistics", params=JULY)
+    assert response.status_code == 200
+    links = re.findall(r'<a href="(/staff/statistics\?[^"]+)">([^<]+)<span class="visually-hidden">', response.text)
+    named = {html.unescape(name) for _href, name in links}
+    assert {"Zoo Köln"} <= named
+    # Each link keeps the filters and chooses the partner by its id (names may be shared).
+    href = html.unescape(next(href for href, name in links if html.unescape(name) == "Zoo Köln"))
+    query = dict(parse_qsl(href.split("?", 1)[1], keep_blank_values=True))
+    assert query == {**JULY, "category": "", "district": "", "partner": str(world.zoo)}
+    page = show(client, **query)
+    assert body(page, "table-top-partners") == [["Zoo Köln", "4", "5"]]
+    assert body(page, "table-fraud") == [["Zoo Köln", "2", "1", "0", "1", "4", "7", "57.1%"]]
+    assert "figures of this partner only" in response.text
+
+
 def test_the_dates_narrow_everything(client: Client, make_user: Any, world: World) -> None:
     as_analyst(client, make_user)
     page = show(client, **{"from": "2026-07-03", "to": "2026-07-03"})
@@ -443,7 +473,8 @@ def test_one_date_alone_makes_a_range_of_30_days(db: Factory) -> None:
         ({"category": "casino"}, "category", "There is no category casino."),
         ({"category": "x" * 500}, "category", f"There is no category {'x' * 59}…."),
         ({"district": "Atlantis"}, "district", "There is no district Atlantis."),
-        ({"partner": "zoo"}, "partner", "There is no partner zoo."),
+        ({"partner": "Tierpark"}, "partner", "There is no partner Tierpark."),
+        ({"partner": "o"}, "partner", "Several partners match o (Bad Porz, Zoo Köln). Please write the whole"),
         ({"partner": "00000000-0000-4000-8000-000000000000"}, "partner", "There is no partner"),
     ],
 )
@@ -460,7 +491,7 @@ def test_bad_filters_are_refused_with_a_message_at_their_field(
     assert "figures" not in page.texts  # no figures for a query that was refused
     # The value given is kept in its field to be corrected.
     given = params.get(field, "")
-    if field in ("from", "to"):
+    if field in ("from", "to", "partner"):
         assert f'value="{given}"' in response.text
 
 
@@ -470,6 +501,152 @@ def test_several_bad_filters_are_all_named(client: Client, make_user: Any, world
     assert response.status_code == 422
     page = read(response.text)
     assert {"error-to", "error-district", "error-category"} <= set(page.texts)
+
+
+# --- the partner field ---
+
+
+def partner_of(db: Factory, typed: str) -> uuid.UUID | None:
+    """The partner ``read_filters`` chooses for the text of the partner field."""
+    with db() as s:
+        return dashboard.read_filters(s, {"partner": typed}, districts=KOELN.districts, today=NOW.date()).partner_id
+
+
+def partner_refused(db: Factory, typed: str) -> str:
+    """The message ``read_filters`` refuses the text of the partner field with."""
+    with db() as s, pytest.raises(InvalidInput) as refused:
+        dashboard.read_filters(s, {"partner": typed}, districts=KOELN.districts, today=NOW.date())
+    [error] = refused.value.errors
+    assert error.field == "partner"
+    return error.message % error.params
+
+
+def add_partners(db: Factory, *names: str) -> list[uuid.UUID]:
+    with db() as s, s.begin():
+        return [make_partner(s, name).id for name in names]
+
+
+@pytest.mark.parametrize(
+    ("typed", "chosen"),
+    [
+        ("Zoo Köln", "zoo"),
+        ("ZOO Köln", "zoo"),  # case aside
+        ("  zoo köln  ", "zoo"),  # trimmed
+        ("Porz", "bath"),  # a part only one name contains
+        ("bad p", "bath"),
+        ("öln", "zoo"),
+    ],
+)
+def test_the_partner_is_found_by_its_name_or_a_part_of_it(db: Factory, world: World, typed: str, chosen: str) -> None:
+    assert partner_of(db, typed) == getattr(world, chosen)
+
+
+def test_a_name_with_capitals_beyond_ascii_is_found_as_written(db: Factory, world: World) -> None:
+    [farm] = add_partners(db, "Öko-Hof Über")
+    assert partner_of(db, "Öko-Hof Über") == farm
+    assert partner_of(db, "ÖKO-HOF ÜBER") == farm
+    assert partner_of(db, "Hof Ü") == farm
+
+
+def test_the_partner_is_still_found_by_its_id(db: Factory, world: World) -> None:
+    assert partner_of(db, str(world.bath)) == world.bath
+    assert partner_of(db, f" {str(world.bath).upper()} ") == world.bath
+    assert partner_of(db, "") is None
+    assert partner_of(db, "   ") is None
+
+
+def test_a_whole_name_wins_over_the_names_containing_it(db: Factory, world: World) -> None:
+    [zoo] = add_partners(db, "Zoo")
+    assert partner_of(db, "zoo") == zoo
+    assert partner_of(db, "Zoo Köln") == world.zoo
+    assert partner_refused(db, "zo").startswith("Several partners match zo (Zoo, Zoo Köln). ")
+
+
+def test_a_part_of_several_names_is_refused_naming_at_most_five(db: Factory, world: World) -> None:
+    add_partners(db, "Kita F", "Kita B", "Kita E", "Kita A", "Kita D", "Kita C")
+    assert partner_refused(db, "kita").startswith(
+        "Several partners match kita (Kita A, Kita B, Kita C, Kita D, Kita E, …). "
+    )
+    assert partner_refused(db, "Kita ").startswith(
+        "Several partners match Kita (Kita A, Kita B, Kita C, Kita D, Kita E, …). "
+    )
+    assert partner_refused(db, "a").startswith(
+        "Several partners match a (Bad Porz, Kita A, Kita B, Kita C, Kita D, …). "
+    )
+    with db() as s:
+        kita_f = s.scalars(select(Partner.id).where(Partner.name == "Kita F")).one()
+    assert partner_of(db, "kita f") == kita_f
+
+
+def test_a_name_two_partners_share_is_refused_and_the_id_chooses(
+    client: Client, db: Factory, make_user: Any, world: World
+) -> None:
+    [other] = add_partners(db, "Bad Porz")
+    assert partner_refused(db, "bad porz") == (
+        "Several partners match bad porz (Bad Porz, Bad Porz). Please write the whole name or, if several partners "
+        "have that name, the partner's id."
+    )
+    assert partner_of(db, str(other)) == other
+    # Chosen by id, the field shows the id: the shared name would not find the partner again.
+    as_analyst(client, make_user)
+    response = client.get("/staff/statistics", params={**JULY, "partner": str(world.bath)})
+    assert response.status_code == 200
+    assert f'name="partner" type="text" value="{world.bath}"' in response.text
+    assert text(read(response.text), "figure-redemptions") == "1"
+
+
+@pytest.mark.parametrize(
+    ("typed", "chosen"),
+    [("%", "100% Sport"), ("0%", "100% Sport"), ("_", "Sport_Verein"), ("t_v", "Sport_Verein"), ("/", "Kunst/Kultur")],
+)
+def test_wildcards_in_a_typed_name_are_taken_literally(db: Factory, world: World, typed: str, chosen: str) -> None:
+    names = ("100% Sport", "Sport_Verein", "Sport Verein", "Kunst/Kultur")
+    made = dict(zip(names, add_partners(db, *names), strict=True))
+    assert partner_of(db, typed) == made[chosen]
+
+
+def test_a_partner_chosen_by_name_narrows_the_figures_and_the_field_shows_its_name(
+    client: Client, make_user: Any, world: World
+) -> None:
+    as_analyst(client, make_user)
+    for typed in ("zoo köln", str(world.zoo)):
+        response = client.get("/staff/statistics", params={**JULY, "partner": typed})
+        assert response.status_code == 200
+        page = read(response.text)
+        assert text(page, "figure-redemptions") == "4"
+        assert body(page, "table-top-partners") == [["Zoo Köln", "4", "5"]]
+        assert 'name="partner" type="text" value="Zoo Köln"' in response.text
+        # The downloads take the partner by its id.
+        assert f'<input type="hidden" name="partner" value="{world.zoo}">' in response.text
+
+
+def test_the_partner_field_is_a_labelled_text_field_not_a_list_of_every_partner(
+    client: Client, make_user: Any, world: World
+) -> None:
+    as_analyst(client, make_user)
+    # A range without figures: no table names a partner.
+    response = client.get("/staff/statistics", params={"from": "2026-07-04", "to": "2026-07-05"})
+    assert response.status_code == 200
+    assert not re.search(r'<select[^>]*name="partner"', response.text)
+    assert re.search(r'<select[^>]*name="district"', response.text)  # the lists that stay short stay lists
+    assert 'id="field-partner" name="partner" type="text" value=""' in response.text
+    assert '<label for="field-partner">Partner' in response.text
+    assert "Name of the partner, or part of it. Empty: all partners." in text(read(response.text), "hint-partner")
+    assert "Zoo Köln" not in response.text
+    assert "Bad Porz" not in response.text
+
+
+def test_a_refused_partner_is_named_at_its_field_and_in_the_summary(
+    client: Client, make_user: Any, world: World
+) -> None:
+    as_analyst(client, make_user)
+    response = client.get("/staff/statistics", params={**JULY, "partner": "o"})
+    assert response.status_code == 422
+    page = read(response.text)
+    message = "Several partners match o (Bad Porz, Zoo Köln)."
+    assert message in text(page, "error-partner")
+    assert message in text(page, "error-summary")
+    assert 'aria-invalid="true" aria-describedby="hint-partner error-partner"' in response.text
 
 
 # --- the charts ---

@@ -423,6 +423,35 @@ def test_the_dashboard_offers_both_formats_under_every_table(client: Client, wor
     assert '<input type="hidden" name="from" value="2026-07-01">' in page
 
 
+def test_an_export_takes_the_partner_by_name_or_id_and_keeps_its_id(
+    client: Client, db: Factory, world: World, make_user: Any
+) -> None:
+    csrf = sign_in_as(client, make_user(Role.ANALYST))
+    for typed in ("zoo köln", " ZOO ", str(world.zoo)):
+        response = export(client, csrf, table="partners", format="csv", partner=typed)
+        assert response.status_code == 200, typed
+        lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        assert ["Partner", "Zoo Köln"] in lines
+        assert not any(line and line[0] == "Bad Porz" for line in lines)
+    with db() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "statistics.export")).all()
+    assert [entry.details["filters"]["partner"] for entry in entries] == [str(world.zoo)] * 3
+    # The dashboard's download buttons send the partner's id, whichever way it was chosen.
+    page = client.get("/staff/statistics", params={**JULY_PARAMS, "partner": "Zoo Köln"}).text
+    assert page.count(f'<input type="hidden" name="partner" value="{world.zoo}">') == len(exports.TABLES)
+
+
+def test_an_export_refuses_a_partner_name_several_partners_match(
+    client: Client, db: Factory, world: World, make_user: Any
+) -> None:
+    csrf = sign_in_as(client, make_user(Role.ANALYST))
+    response = export(client, csrf, table="partners", format="csv", partner="o")
+    assert response.status_code == 422
+    assert "Several partners match o (Bad Porz, Zoo Köln)." in response.text
+    with db() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry)) == 0
+
+
 @pytest.mark.parametrize(
     ("fields", "field_message"),
     [

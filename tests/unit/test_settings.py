@@ -27,6 +27,7 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "FK_SESSION_MAX_HOURS": ("-3", "at least 1"),
     "FK_LOGIN_MAX_ATTEMPTS": ("many", "whole number"),
     "FK_LOGIN_WINDOW_SECONDS": ("0", "at least 1"),
+    "FK_CATALOGUE_CACHE_SECONDS": ("-1", "at least 0"),
     "FK_LOGIN_LINK_MINUTES": ("1.5", "whole number"),
     "FK_SMTP_PORT": ("smtp", "whole number"),
     "FK_SMTP_STARTTLS": ("sometimes", "true or false"),

@@ -1,6 +1,7 @@
 // The public map: partner locations from the GeoJSON endpoint as clustered markers, filtered by category.
-// The map is an addition: the page lists every place below it (rendered by the server), so that the page works
-// without JavaScript, without tiles (no network, a blocked tile server) and for keyboard and screen reader users.
+// The map is an addition: the page lists every place below it (rendered by the server, page by page), so that the
+// page works without JavaScript, without tiles (no network, a blocked tile server) and for keyboard and screen
+// reader users. Choosing a category filters the markers here and fetches the first page of the list for it.
 // Leaflet and Leaflet.markercluster are loaded before this module as classic scripts (global L).
 
 const FALLBACK_VIEW = { center: [51.16, 10.45], zoom: 6 }; // Germany, when there is no place to show yet
@@ -11,8 +12,6 @@ const container = document.getElementById("map");
 const status = document.getElementById("map-status");
 const filter = document.getElementById("map-filter");
 const select = document.getElementById("map-category");
-const places = document.getElementById("map-places");
-const empty = document.getElementById("map-places-empty");
 
 function say(text) {
   if (!status || status.textContent) return; // the first problem is the one to tell
@@ -71,15 +70,32 @@ function chosenCategory() {
   return select ? select.value : "";
 }
 
-function filterList(category) {
-  if (!places) return;
-  let shown = 0;
-  for (const item of places.children) {
-    const visible = !category || item.dataset.category === category;
-    item.hidden = !visible;
-    if (visible) shown += 1;
+function listUrl(category) {
+  const url = new URL(filter ? filter.action : window.location.href, window.location.href);
+  url.search = "";
+  if (category) url.searchParams.set("category", category);
+  return url;
+}
+
+// The list below the map for the category, as the server renders it (its first page): the same places as the
+// markers, without loading the page again.
+async function loadList(category) {
+  const list = document.getElementById("map-list");
+  if (!list) return;
+  try {
+    const response = await fetch(listUrl(category), { headers: { Accept: "text/html" } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = page.getElementById("map-list");
+    if (!fresh) throw new Error("no list in the answer");
+    list.replaceWith(document.importNode(fresh, true));
+    // Told to screen readers: the list changed below the map.
+    const told = document.getElementById("map-list-status");
+    const shown = document.getElementById("map-places-count") || document.getElementById("map-places-empty");
+    if (told && shown) told.textContent = shown.textContent;
+  } catch {
+    say(container.dataset.textListFailed);
   }
-  if (empty) empty.hidden = shown > 0;
 }
 
 function rememberInUrl(category) {
@@ -135,8 +151,8 @@ async function start() {
   if (filter && select) {
     const apply = () => {
       const category = chosenCategory();
-      filterList(category);
       showMarkers(category, true);
+      loadList(category);
       rememberInUrl(category);
     };
     filter.addEventListener("submit", (event) => {
