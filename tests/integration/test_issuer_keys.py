@@ -113,8 +113,11 @@ def test_rotation_signs_with_the_new_key_and_keeps_the_old_one_while_its_credent
         assert listed[old_key.kid].state == "retired"
         assert listed[old_key.kid].retired_at == NOW + ONE_DAY
         assert listed[old_key.kid].last_exp == exp
-        assert keys.list_keys(session, later)[1].state == "expired"
-        assert not keys.list_keys(session, later)[1].published
+        # By kid, not by position: the old key was made at the wall clock's time, the new one at NOW + 1 day.
+        listed_later = {k.kid: k for k in keys.list_keys(session, later)}
+        assert listed_later[old_key.kid].state == "expired"
+        assert not listed_later[old_key.kid].published
+        assert listed_later[new_kid].state == "active"
 
 
 def test_a_rotated_key_that_never_signed_is_not_published(db: Callable[[], Session]) -> None:
