@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -248,10 +248,15 @@ class CatalogueApi(Controller):
         "`accessibility_note` (texts per language), `benefits` (visible benefits at this location), "
         "`partner_benefits` (of the partner) and `url` (the partner's page). No personal data.",
     )
-    async def partners_geojson(self, tx: NamedDependency[Tx], runtime: NamedDependency[Runtime]) -> dict[str, Any]:
+    async def partners_geojson(
+        self, tx: NamedDependency[Tx], runtime: NamedDependency[Runtime]
+    ) -> Response[dict[str, Any]]:
         city = load_city(runtime.settings.city)
         today, base_url = city.today(), runtime.settings.base_url.rstrip("/")
-        return await tx.read(lambda s: services.partners_geojson(s, today=today, base_url=base_url))
+        body = await tx.read(lambda s: services.partners_geojson_encoded(s, today=today, base_url=base_url))
+        # The collection already encoded (and remembered so): a Response sends bytes as they are, while the
+        # annotation keeps describing the object in the API's schema.
+        return Response(cast(dict[str, Any], body), media_type=GEOJSON)
 
     @get(
         "/open-data/benefits.json",

@@ -1,4 +1,4 @@
-"""Counts over the whole catalogue, remembered by a web process for a few seconds.
+"""Counts over the whole catalogue and the map's places, remembered by a web process for a few seconds.
 
 A catalogue page lists 20 benefits but says how many match ("1,234 offers"), and the finder says how many of each
 category a family may use. Those counts read every visible benefit: about 3 ms for the catalogue's count and 9 ms
@@ -9,16 +9,19 @@ So a process remembers them (``CatalogueCounts``, in ``Session.info`` under ``CA
 one there for the web process) for ``seconds``:
 
 - the catalogue's number of matches per query (filters, words, language, day), and
-- the visible benefits' conditions (children, ages, tier, end, category) with how many benefits share each, from
-  which the finder works out every family's tally in Python (a few thousand groups however many benefits: see
-  :func:`familienkarte.catalogue.services.visible_conditions`).
+- the visible benefits' conditions (children, ages, tier, end, category) with how many benefits share each and the
+  newest few of each category, from which the finder works out every family's tally and overview in Python (a few
+  thousand groups however many benefits: see :func:`familienkarte.catalogue.services.visible_conditions`), and
+- the map: the order of its places, the places of each page of its list and its markers (the GeoJSON: half a second
+  and 5 MB at 8,000 places, loaded by every visit of the map).
 
-The listed benefits themselves are always read afresh. A change of a benefit, partner or location made in this
-process (an ORM flush of one of them, or an UPDATE, DELETE or INSERT of their tables or of ``benefit_locations``
-through a session) makes every process-local ``CatalogueCounts`` forget what it holds, at once and again when the
-transaction commits (:class:`familienkarte.write_watch.WriteWatch`, as for the point of sale's memory). A change
-made by another process is seen after at most ``seconds`` (default 30, ``FK_CATALOGUE_CACHE_SECONDS``; 0 turns
-this off): a count may then be off by that change for that long, while the list below it is right.
+The benefits' cards themselves are always read afresh (the finder's overview shows only those still visible). A
+change of a benefit, partner or location made in this process (an ORM flush of one of them, or an UPDATE, DELETE or
+INSERT of their tables or of ``benefit_locations`` through a session) makes every process-local ``CatalogueCounts``
+forget what it holds, at once and again when the transaction commits (:class:`familienkarte.write_watch.WriteWatch`,
+as for the point of sale's memory). A change made by another process is seen after at most ``seconds`` (default 30,
+``FK_CATALOGUE_CACHE_SECONDS``; 0 turns this off): a count may then be off by that change for that long, while the
+benefits listed below it are right; the map's list and markers show such a change together, after that long.
 """
 
 from __future__ import annotations

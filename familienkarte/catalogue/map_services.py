@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from familienkarte import i18n
+from familienkarte.catalogue.counts import remembered
 from familienkarte.catalogue.services import MAX_PAGE, PAGE_MESSAGE, address_of, mapped_locations, whole_param
 from familienkarte.errors import FieldError, InvalidInput
 from familienkarte.partners.models import Location, Partner
@@ -87,21 +88,38 @@ class MapPage:
         return f"{MAP_PATH}?{urlencode(params)}" if params else MAP_PATH
 
 
-def _as_place(location: Location, partner_name: str, partner_category: str | None) -> MapLocation:
+# What the list shows of a place, as plain columns (a ``Location`` would also load and parse its opening hours and
+# accessibility notes, which only the map's popups show).
+PLACE_COLUMNS: Final = (
+    Location.id,
+    Location.partner_id,
+    Location.name,
+    Location.street,
+    Location.house_number,
+    Location.postal_code,
+    Location.district,
+    Location.latitude,
+    Location.longitude,
+    Partner.name.label("partner_name"),
+    Partner.category.label("partner_category"),
+)
+
+
+def _as_place(row: Any) -> MapLocation:
     # Checked by the query; the model allows None for locations without coordinates.
-    assert location.latitude is not None
-    assert location.longitude is not None
+    assert row.latitude is not None
+    assert row.longitude is not None
     return MapLocation(
-        partner_id=location.partner_id,
-        partner_name=partner_name,
-        location_id=location.id,
-        location_name=location.name,
-        category=partner_category,
-        district=location.district,
+        partner_id=row.partner_id,
+        partner_name=row.partner_name,
+        location_id=row.id,
+        location_name=row.name,
+        category=row.partner_category,
+        district=row.district,
         # The same address as the map's popups (the GeoJSON's ``address``).
-        address=address_of(location),
-        latitude=location.latitude,
-        longitude=location.longitude,
+        address=address_of(row),
+        latitude=row.latitude,
+        longitude=row.longitude,
     )
 
 
@@ -115,26 +133,57 @@ def read_page(raw: str | None) -> int:
     return page or 1
 
 
+def _places_in_order(session: Session, category: str | None) -> tuple[uuid.UUID, ...]:
+    """The ids of the places of ``category`` (every category: None) in the list's order: partner name, location
+    name. The same for every reader, and so remembered by the process like the catalogue's counts
+    (:mod:`familienkarte.catalogue.counts`): sorting every place was most of a big city's map page."""
+
+    def read() -> tuple[uuid.UUID, ...]:
+        ordered = (
+            mapped_locations(category)
+            .with_only_columns(Location.id, maintain_column_froms=True)
+            .order_by(func.lower(Partner.name), func.lower(Location.name), Location.id)
+        )
+        return tuple(session.scalars(ordered))
+
+    return remembered(session, ("map places", category), read)
+
+
+def _categories_on_map(session: Session) -> frozenset[str]:
+    def read() -> frozenset[str]:
+        return frozenset(
+            code for code in session.scalars(select(mapped_locations().subquery().c.category).distinct()) if code
+        )
+
+    return remembered(session, ("map categories",), read)
+
+
 def map_page(session: Session, category: str | None = None, page: int = 1) -> MapPage:
     """The places for the map page, filtered by a category code, one page of ``MAP_PER_PAGE`` in the order of
     partner name and location name; a page after the last shows the last (places may have gone since the link was
     made). An unknown category code (an old link) filters nothing.
 
     A big city has thousands of places (8,079 at 5,000 partners): listing all of them made the page take a second
-    and weigh megabytes on a phone; the map still shows every one (its markers come from the GeoJSON)."""
+    and weigh megabytes on a phone; the map still shows every one (its markers come from the GeoJSON). The order of
+    the places, the categories present and each page's places are remembered for a few seconds, as the map's markers
+    are (:func:`familienkarte.catalogue.services.partners_geojson_encoded`): the list and the map change together,
+    at once for a change made in this process, after at most the remembered time for one made elsewhere."""
     chosen = category if category in CATEGORIES else None
-    places = mapped_locations(chosen).subquery()
-    total = int(session.scalar(select(func.count()).select_from(places)) or 0)
+    order = _places_in_order(session, chosen)
+    total = len(order)
     page = min(page, page_count(total, MAP_PER_PAGE))
-    rows = session.execute(
-        mapped_locations(chosen)
-        .order_by(func.lower(Partner.name), func.lower(Location.name), Location.id)
-        .limit(MAP_PER_PAGE)
-        .offset((page - 1) * MAP_PER_PAGE)
-    ).all()
-    present = set(session.scalars(select(mapped_locations().subquery().c.category).distinct()))
+    wanted = order[(page - 1) * MAP_PER_PAGE : page * MAP_PER_PAGE]
+
+    def read_places() -> list[MapLocation]:
+        shown = mapped_locations(chosen).with_only_columns(*PLACE_COLUMNS, maintain_column_froms=True)
+        rows = session.execute(shown.where(Location.id.in_(wanted))).all() if wanted else []
+        position = {location_id: number for number, location_id in enumerate(wanted)}
+        return [_as_place(row) for row in sorted(rows, key=lambda row: position[row.id])]
+
+    places = remembered(session, ("map places of page", chosen, wanted), read_places)
+    present = _categories_on_map(session)
     return MapPage(
-        locations=[_as_place(*row) for row in rows],
+        locations=places,
         categories=[code for code in CATEGORIES if code in present],
         category=chosen,
         total=total,

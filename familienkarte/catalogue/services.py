@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import heapq
 import itertools
 import math
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, union_all
+import msgspec
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from familienkarte import i18n
@@ -734,10 +736,20 @@ class _Tally:
     grown: dict[Shape, tuple[dt.date, int | None]] = field(default_factory=dict)
     # Day -> how many benefits the family grows into that day (still offered then).
     coming: dict[dt.date, int] = field(default_factory=dict)
+    # Category -> (newest, id) of the newest benefits of each usable group: the category's newest are among them.
+    candidates: dict[str, list[tuple[Any, uuid.UUID]]] = field(default_factory=dict)
 
     @property
     def coming_total(self) -> int:
         return sum(self.coming.values())
+
+
+class _Listed(NamedTuple):
+    """A benefit listed by the finder: as the rows of its queries."""
+
+    id: uuid.UUID
+    category: str
+    newest: Any
 
 
 @dataclass(frozen=True)
@@ -751,6 +763,9 @@ class Conditions:
     ends: tuple[dt.date, ...]
     ending_from: tuple[int, ...]
     open_ended: int
+    # Per category, the newest FINDER_SHOWN_PER_CATEGORY of these benefits as (newest, id): the finder's overview
+    # lists the newest of the groups a family may use from these, without a query of its own.
+    newest: Mapping[str, tuple[tuple[Any, uuid.UUID], ...]] = field(default_factory=dict)
 
     def still_offered(self, day: dt.date) -> int:
         """How many of these benefits are still offered on ``day``."""
@@ -780,16 +795,71 @@ def visible_conditions(session: Session, today: dt.date) -> tuple[Conditions, ..
             key = ((min_children, age_min, age_max), bool(needs_tier))
             categories[key][category] = categories[key].get(category, 0) + int(number)
             ends[key][valid_until] = ends[key].get(valid_until, 0) + int(number)
+        newest = _newest_of_groups(session, today)
         found = []
         for key, by_category in categories.items():
             days = sorted(day for day in ends[key] if day is not None)
             ending_from = list(itertools.accumulate(ends[key][day] for day in reversed(days)))[::-1]
             found.append(
-                Conditions(key[0], key[1], by_category, tuple(days), tuple(ending_from), ends[key].get(None, 0))
+                Conditions(
+                    key[0],
+                    key[1],
+                    by_category,
+                    tuple(days),
+                    tuple(ending_from),
+                    ends[key].get(None, 0),
+                    {category: tuple(rows) for category, rows in newest[key].items()},
+                )
             )
         return tuple(found)
 
     return remembered(session, ("conditions", today), read)
+
+
+def _newest_of_groups(
+    session: Session, today: dt.date
+) -> dict[tuple[Shape, bool], dict[str, list[tuple[Any, uuid.UUID]]]]:
+    """The newest FINDER_SHOWN_PER_CATEGORY visible benefits (newest, id) of each set of conditions and category,
+    newest first: one window query over the visible benefits."""
+    newest, tie = _newest_first()
+    rank = func.row_number().over(
+        partition_by=(
+            Benefit.min_children,
+            Benefit.child_age_min,
+            Benefit.child_age_max,
+            Benefit.requires_entitlement,
+            Benefit.category,
+        ),
+        order_by=(newest, tie),
+    )
+    ranked = (
+        select(
+            Benefit.min_children,
+            Benefit.child_age_min,
+            Benefit.child_age_max,
+            Benefit.requires_entitlement,
+            Benefit.category,
+            Benefit.id,
+            func.coalesce(Benefit.published_at, Benefit.created_at).label("newest"),
+            rank.label("rank"),
+        )
+        .where(visible_alone(today))
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked).where(ranked.c.rank <= FINDER_SHOWN_PER_CATEGORY).order_by(ranked.c.rank)
+    ).all()
+    found: dict[tuple[Shape, bool], dict[str, list[tuple[Any, uuid.UUID]]]] = defaultdict(lambda: defaultdict(list))
+    for min_children, age_min, age_max, needs_tier, category, benefit_id, at, _rank in rows:
+        found[((min_children, age_min, age_max), bool(needs_tier))][category].append((at, benefit_id))
+    return found
+
+
+def _newest_first_rows(candidates: list[tuple[Any, uuid.UUID]], category: str, limit: int) -> list[_Listed]:
+    """The ``limit`` newest of ``candidates`` in the catalogue's order: newest first, then by id."""
+    # Newest first, and by id where two are as new: the id negated, as a number (UUIDs compare slowly).
+    ordered = heapq.nlargest(limit, candidates, key=lambda row: (row[0], -row[1].int))
+    return [_Listed(benefit_id, category, at) for at, benefit_id in ordered]
 
 
 def _may_use(conditions: Conditions, family: rules.FamilyFacts, today: dt.date) -> bool:
@@ -813,6 +883,8 @@ def _tally(session: Session, family: rules.FamilyFacts, today: dt.date, *, growt
         if _may_use(conditions, family, today):
             for category, number in conditions.by_category.items():
                 tally.usable[category] = tally.usable.get(category, 0) + number
+            for category, newest in conditions.newest.items():
+                tally.candidates.setdefault(category, []).extend(newest)
             continue
         grows = _judge(conditions.shape, conditions.needs_tier, family, today) if growth else None
         if grows is not None:
@@ -913,14 +985,12 @@ def find_benefits(
     rows: Sequence[Any] = []
     usable = _usable_newest_first(family, today)
     if category is None:
-        # One short index scan per category.
-        shown = [
-            usable.where(Benefit.category == code).limit(FINDER_SHOWN_PER_CATEGORY).subquery() for code in categories
+        # The newest of each category from the remembered groups (their cards are read below, visible ones only).
+        rows = [
+            row
+            for code in categories
+            for row in _newest_first_rows(tally.candidates.get(code, []), code, FINDER_SHOWN_PER_CATEGORY)
         ]
-        if shown:
-            rows = session.execute(
-                union_all(*(select(part.c.id, part.c.category, part.c.newest) for part in shown))
-            ).all()
         soon, soon_total = _coming_up(session, family, today, tally), tally.coming_total
     elif category in tally.usable:
         categories = [category]
@@ -930,9 +1000,8 @@ def find_benefits(
         categories = []
     # Each category's rows newest first (a UNION keeps no order of its own).
     ordered = sorted(sorted(rows, key=lambda row: row.id), key=lambda row: row.newest, reverse=True)
-    cards = {
-        card.id: card for card in _cards_by_id(session, [*(row.id for row in ordered), *(s[0] for s in soon)], locale)
-    }
+    ids = [*(row.id for row in ordered), *(s[0] for s in soon)]
+    cards = {card.id: card for card in _cards_by_id(session, ids, locale, visible_on=today)}
     groups = [
         FinderGroup(
             code,
@@ -946,13 +1015,19 @@ def find_benefits(
     return FinderResult(groups, coming, soon_total, sum(tally.usable.values()), category, page)
 
 
-def _cards_by_id(session: Session, ids: Sequence[uuid.UUID], locale: str) -> list[BenefitCard]:
-    """The cards of these benefits, in the order of ``ids``."""
+def _cards_by_id(
+    session: Session, ids: Sequence[uuid.UUID], locale: str, *, visible_on: dt.date | None = None
+) -> list[BenefitCard]:
+    """The cards of these benefits, in the order of ``ids``; with ``visible_on``, of those visible that day only
+    (ids remembered for a few seconds may name a benefit paused since)."""
     cards: dict[uuid.UUID | None, BenefitCard] = {}
     # In slices, so that the IN list stays within every database's limit on parameters.
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        rows = session.execute(card_rows().where(Benefit.id.in_(chunk))).all()
+        statement = card_rows().where(Benefit.id.in_(chunk))
+        if visible_on is not None:
+            statement = statement.where(visible(visible_on))
+        rows = session.execute(statement).all()
         cards.update((card.id, card) for card in _cards(session, rows, locale))
     return [cards[benefit_id] for benefit_id in ids if benefit_id in cards]
 
@@ -1123,6 +1198,17 @@ def mapped_locations(category: str | None = None) -> Select[Location, str, str |
         )
     )
     return query if category is None else query.where(Partner.category == category)
+
+
+def partners_geojson_encoded(session: Session, *, today: dt.date, base_url: str = "") -> bytes:
+    """:func:`partners_geojson` as JSON, remembered by the process like the catalogue's counts
+    (:mod:`familienkarte.catalogue.counts`). Every visit of the map loads it: at 8,000 places it took half a second
+    of a web process and weighs 5 MB, the same for every visitor, so a process makes it once in a while."""
+    return remembered(
+        session,
+        ("geojson", today, base_url),
+        lambda: msgspec.json.encode(partners_geojson(session, today=today, base_url=base_url)),
+    )
 
 
 def partners_geojson(session: Session, *, today: dt.date, base_url: str = "") -> dict[str, Any]:

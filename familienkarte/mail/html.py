@@ -24,6 +24,7 @@ from markupsafe import Markup, escape
 
 from familienkarte import i18n
 from familienkarte.mail.bidi import TRAILING, URL, ltr_tokens
+from familienkarte.template_gettext import install_gettext
 
 TEMPLATE_DIR: Final = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_TITLE: Final = "Familienkarte"
@@ -32,14 +33,6 @@ _PARAGRAPH_BREAK: Final = re.compile(r"\n[ \t]*\n+")
 # The language the template being rendered is written in (also one without a catalogue, such as Arabic, whose
 # texts then stay in English while lang and dir are still right).
 _locale: ContextVar[str] = ContextVar("fk_mail_locale", default=i18n.DEFAULT_LOCALE)
-
-
-def _translate(message: str) -> str:
-    return i18n.translations(_locale.get()).gettext(message)
-
-
-def _ntranslate(singular: str, plural: str, n: int) -> str:
-    return i18n.translations(_locale.get()).ngettext(singular, plural, n)
 
 
 @cache
@@ -52,7 +45,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_callables(_translate, _ntranslate, newstyle=True)  # type: ignore[attr-defined]
+    install_gettext(env, _locale.get)
     return env
 
 

@@ -779,7 +779,7 @@ FAMILIES = st.builds(
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(benefits=st.lists(BENEFIT_RULES, min_size=1, max_size=8), family=FAMILIES)
+@given(benefits=st.lists(BENEFIT_RULES, min_size=1, max_size=12), family=FAMILIES)
 def test_the_finder_returns_exactly_the_benefits_the_rules_allow(
     sync_engine: Any, benefits: list[Any], family: Any
 ) -> None:
@@ -799,6 +799,10 @@ def test_the_finder_returns_exactly_the_benefits_the_rules_allow(
             transaction.rollback()
 
 
+# The property test's benefits take turns in these categories, so that the overview has several groups.
+PROPERTY_CATEGORIES = ("culture", "sport")
+
+
 def _check_finder(session: Session, benefits: list[Any], facts: rules.FamilyFacts, day: dt.date) -> None:
     partner = add_partner(session, "Eigenschaft")
     expected = set()
@@ -816,6 +820,7 @@ def _check_finder(session: Session, benefits: list[Any], facts: rules.FamilyFact
             requires_entitlement=needs_tier,
             weekdays=ALL_WEEKDAYS,
             valid_until=valid_until,
+            category=PROPERTY_CATEGORIES[index % len(PROPERTY_CATEGORIES)],
         )
         benefit_rules = rules.BenefitRules(
             min_children=min_children, child_age_min=low, child_age_max=high, requires_entitlement=needs_tier
@@ -837,6 +842,11 @@ def _check_finder(session: Session, benefits: list[Any], facts: rules.FamilyFact
         ]
     found = {card.id for page in pages for card in page.groups[0].benefits}
     assert found == expected
+    # The overview shows each category's newest, the first of its own page (worked out from the groups of
+    # conditions, not by a query of its own).
+    shown = services.FINDER_SHOWN_PER_CATEGORY
+    for group, page in zip(result.groups, pages, strict=True):
+        assert [card.id for card in group.benefits] == [card.id for card in page.groups[0].benefits][:shown]
     assert sum(group.total for group in result.groups) == result.count == len(expected)
     # Coming up: exactly the benefits the rules say the family grows into before they end, soonest first, then
     # newest first (the smaller index).

@@ -3,6 +3,7 @@ at once, one made elsewhere after the remembered time."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from familienkarte.benefits import rules
 from familienkarte.benefits.models import Benefit
-from familienkarte.catalogue import services
+from familienkarte.catalogue import map_services, services
 from familienkarte.catalogue.counts import CATALOGUE_COUNTS, CatalogueCounts
-from familienkarte.partners.models import Partner
+from familienkarte.partners.models import Location, Partner
 from tests.integration.test_catalogue import add_benefit, add_partner, today
 from tests.unit.test_catalogue_counts import Clock
 
@@ -94,3 +95,94 @@ def test_without_remembered_counts_every_count_is_read(db: Callable[[], Session]
         session.connection().execute(text("UPDATE benefits SET status = 'paused'"))
     with db() as session:
         assert matches(session) == 0
+
+
+def test_the_finder_lists_only_benefits_still_visible_while_its_groups_are_remembered(
+    db: Callable[[], Session],
+) -> None:
+    held = CatalogueCounts(30, clock=Clock())
+    with db() as session, session.begin():
+        partner = add_partner(session)
+        add_benefit(session, partner, "Eins")
+        add_benefit(session, partner, "Zwei")
+
+    def listed(session: Session) -> tuple[int, list[str]]:
+        result = services.find_benefits(session, family=FAMILY, locale="de", today=today())
+        return result.count, sorted(card.title.text for group in result.groups for card in group.benefits)
+
+    with remembering(db, held) as session:
+        assert listed(session) == (2, ["Eins", "Zwei"])
+    # Another process pauses one (plain SQL): the count is remembered, the list is read afresh.
+    with db() as session, session.begin():
+        session.connection().execute(
+            text("UPDATE benefits SET status = 'paused' WHERE CAST(title AS TEXT) LIKE '%Zwei%'")
+        )
+    with remembering(db, held) as session:
+        assert listed(session) == (2, ["Eins"])
+
+
+def _place(session: Session, partner_name: str, location_name: str, category: str = "leisure") -> Location:
+    partner = Partner(name=partner_name, status="approved", category=category)
+    session.add(partner)
+    session.flush()
+    location = Location(partner_id=partner.id, name=location_name, latitude=50.94, longitude=6.96)
+    session.add(location)
+    session.flush()
+    return location
+
+
+def listed(session: Session, category: str | None = None) -> tuple[int, list[str], list[str]]:
+    page = map_services.map_page(session, category)
+    return page.total, [place.location_name for place in page.locations], page.categories
+
+
+def markers(session: Session) -> list[str]:
+    encoded = services.partners_geojson_encoded(session, today=today())
+    return [feature["properties"]["location_name"] for feature in json.loads(encoded)["features"]]
+
+
+def test_the_map_list_order_is_remembered_and_forgotten_when_a_place_changes_in_this_process(
+    db: Callable[[], Session],
+) -> None:
+    held = CatalogueCounts(30, clock=Clock())
+    with db() as session, session.begin():
+        _place(session, "Bad", "Bad Süd")
+        _place(session, "Zoo", "Zoo Köln", "culture")
+    with remembering(db, held) as session:
+        assert listed(session) == (2, ["Bad Süd", "Zoo Köln"], ["culture", "leisure"])
+        assert markers(session) == ["Bad Süd", "Zoo Köln"]
+        assert listed(session, "culture") == (1, ["Zoo Köln"], ["culture", "leisure"])
+    with db() as session, session.begin():
+        _place(session, "Aquarium", "Aquarium Mitte", "sport")
+    with remembering(db, held) as session:
+        assert listed(session) == (3, ["Aquarium Mitte", "Bad Süd", "Zoo Köln"], ["culture", "sport", "leisure"])
+        assert markers(session) == ["Aquarium Mitte", "Bad Süd", "Zoo Köln"]
+    # A place renamed in this process: the page and the markers at once.
+    with db() as session, session.begin():
+        session.execute(update(Location).where(Location.name == "Bad Süd").values(name="Bad Nord"))
+    with remembering(db, held) as session:
+        assert listed(session)[1] == ["Aquarium Mitte", "Bad Nord", "Zoo Köln"]
+        assert markers(session) == ["Aquarium Mitte", "Bad Nord", "Zoo Köln"]
+
+
+def test_a_place_gone_elsewhere_leaves_the_list_and_the_markers_together_after_the_remembered_time(
+    db: Callable[[], Session],
+) -> None:
+    clock = Clock()
+    held = CatalogueCounts(30, clock=clock)
+    with db() as session, session.begin():
+        _place(session, "Bad", "Bad Süd")
+        _place(session, "Zoo", "Zoo Köln")
+    with remembering(db, held) as session:
+        assert listed(session)[:2] == (2, ["Bad Süd", "Zoo Köln"])
+        assert markers(session) == ["Bad Süd", "Zoo Köln"]
+    # Another process closes the zoo (plain SQL: nothing in this process hears of it).
+    with db() as session, session.begin():
+        session.connection().execute(text("UPDATE locations SET is_active = false WHERE name = 'Zoo Köln'"))
+    with remembering(db, held) as session:
+        assert listed(session)[:2] == (2, ["Bad Süd", "Zoo Köln"])
+        assert markers(session) == ["Bad Süd", "Zoo Köln"]
+    clock.now += 31
+    with remembering(db, held) as session:
+        assert listed(session)[:2] == (1, ["Bad Süd"])
+        assert markers(session) == ["Bad Süd"]
