@@ -149,6 +149,7 @@ def calls(cast: Cast) -> list[Call]:
         Call("staff: statistics dashboard", "analyst", "GET", "/staff/statistics"),
         Call("staff: audit log", "admin", "GET", "/staff/audit"),
         Call("API: GET /api/v1/benefits", None, "GET", "/api/v1/benefits?per_page=50"),
+        Call("API: the map's markers (partners.geojson)", None, "GET", "/api/v1/partners.geojson"),
         Call("API: JWKS", None, "GET", "/.well-known/jwks.json"),
         Call("API: status list", None, "GET", f"/api/v1/status-lists/{cast.status_list}"),
     ]
@@ -460,11 +461,13 @@ def report(
         "baseline call (`GET /health/live`, the same web stack without the database); in-process ASGI.",
         "",
         (
-            f"The catalogue's counts (the number of matches, the finder's tally) are remembered by the process for "
-            f"{catalogue_cache} s (`FK_CATALOGUE_CACHE_SECONDS`, familienkarte/catalogue/counts.py): after the warm-up "
-            "call every timed call of the catalogue, the finder and `GET /api/v1/benefits` finds them remembered."
+            f"The catalogue's counts (the number of matches, the finder's tally and its overview's newest per group) "
+            f"and the map's places and markers are remembered by the process for {catalogue_cache} s "
+            "(`FK_CATALOGUE_CACHE_SECONDS`, familienkarte/catalogue/counts.py): after the warm-up call every timed "
+            "call of the catalogue, the finder, the map, its markers and `GET /api/v1/benefits` finds them remembered."
             if catalogue_cache > 0
-            else "The catalogue's counts are not remembered (`FK_CATALOGUE_CACHE_SECONDS=0`): every call counts afresh."
+            else "The catalogue's counts and the map are not remembered (`FK_CATALOGUE_CACHE_SECONDS=0`): every call "
+            "reads them afresh."
         ),
         "",
         "## Latency",
