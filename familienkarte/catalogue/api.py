@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
+from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
@@ -266,10 +267,14 @@ class CatalogueApi(Controller):
         "`partner_id` and `location_ids` linking to `partners.geojson`. `value` is a percentage for `percent_off` "
         "and cents for `amount_off` and `special_price`. No personal data.",
     )
-    async def benefits_open_data(self, tx: NamedDependency[Tx], runtime: NamedDependency[Runtime]) -> dict[str, Any]:
+    async def benefits_open_data(
+        self, tx: NamedDependency[Tx], runtime: NamedDependency[Runtime]
+    ) -> Response[dict[str, Any]]:
         city = load_city(runtime.settings.city)
         today, base_url = city.today(), runtime.settings.base_url.rstrip("/")
-        return await tx.read(lambda s: services.benefits_open_data(s, today=today, base_url=base_url))
+        body = await tx.read(lambda s: services.benefits_open_data_encoded(s, today=today, base_url=base_url))
+        # Already encoded and remembered, as the markers above.
+        return Response(cast(dict[str, Any], body), media_type=MediaType.JSON)
 
 
 ROUTES: list[Any] = [CatalogueApi]

@@ -186,3 +186,34 @@ def test_a_place_gone_elsewhere_leaves_the_list_and_the_markers_together_after_t
     with remembering(db, held) as session:
         assert listed(session)[:2] == (1, ["Bad Süd"])
         assert markers(session) == ["Bad Süd"]
+
+
+def test_the_open_data_file_is_remembered_like_the_markers(db: Callable[[], Session]) -> None:
+    clock = Clock()
+    held = CatalogueCounts(30, clock=clock)
+
+    def titles(session: Session) -> list[str]:
+        encoded = services.benefits_open_data_encoded(session, today=today())
+        return sorted(benefit["title"]["de"] for benefit in json.loads(encoded)["benefits"])
+
+    with db() as session, session.begin():
+        partner = add_partner(session)
+        add_benefit(session, partner, "Eins")
+        partner_id = partner.id
+    with remembering(db, held) as session:
+        assert titles(session) == ["Eins"]
+    # Published in this process: at once.
+    with db() as session, session.begin():
+        add_benefit(session, session.get_one(Partner, partner_id), "Zwei")
+    with remembering(db, held) as session:
+        assert titles(session) == ["Eins", "Zwei"]
+    # Paused by another process (plain SQL): after the remembered time.
+    with db() as session, session.begin():
+        session.connection().execute(
+            text("UPDATE benefits SET status = 'paused' WHERE CAST(title AS TEXT) LIKE '%Zwei%'")
+        )
+    with remembering(db, held) as session:
+        assert titles(session) == ["Eins", "Zwei"]
+    clock.now += 31
+    with remembering(db, held) as session:
+        assert titles(session) == ["Eins"]
