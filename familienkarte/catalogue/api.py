@@ -255,9 +255,7 @@ class CatalogueApi(Controller):
         city = load_city(runtime.settings.city)
         today, base_url = city.today(), runtime.settings.base_url.rstrip("/")
         body = await tx.read(lambda s: services.partners_geojson_encoded(s, today=today, base_url=base_url))
-        # The collection already encoded (and remembered so): a Response sends bytes as they are, while the
-        # annotation keeps describing the object in the API's schema.
-        return Response(cast(dict[str, Any], body), media_type=GEOJSON)
+        return _encoded(body, GEOJSON)
 
     @get(
         "/open-data/benefits.json",
@@ -273,8 +271,13 @@ class CatalogueApi(Controller):
         city = load_city(runtime.settings.city)
         today, base_url = city.today(), runtime.settings.base_url.rstrip("/")
         body = await tx.read(lambda s: services.benefits_open_data_encoded(s, today=today, base_url=base_url))
-        # Already encoded and remembered, as the markers above.
-        return Response(cast(dict[str, Any], body), media_type=MediaType.JSON)
+        return _encoded(body, MediaType.JSON)
+
+
+def _encoded(body: bytes, media_type: str) -> Response[dict[str, Any]]:
+    """An open data file already encoded as JSON (and remembered so): a Response sends bytes as they are, while the
+    handler's annotation keeps describing the object in the API's schema."""
+    return Response(cast(dict[str, Any], body), media_type=media_type)
 
 
 ROUTES: list[Any] = [CatalogueApi]

@@ -17,7 +17,7 @@ import itertools
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlencode
@@ -982,8 +982,8 @@ def find_benefits(
     categories = sorted(tally.usable, key=lambda c: order.index(c) if c in order else len(order))
     soon: list[tuple[uuid.UUID, dt.date, int | None]] = []
     soon_total = 0
+    # Each category's rows newest first, then by id: as the catalogue orders them.
     rows: Sequence[Any] = []
-    usable = _usable_newest_first(family, today)
     if category is None:
         # The newest of each category from the remembered groups (their cards are read below, visible ones only).
         rows = [
@@ -995,18 +995,17 @@ def find_benefits(
     elif category in tally.usable:
         categories = [category]
         offset = (page - 1) * FINDER_PER_PAGE
-        rows = session.execute(usable.where(Benefit.category == category).limit(FINDER_PER_PAGE).offset(offset)).all()
+        usable = _usable_newest_first(family, today).where(Benefit.category == category)
+        rows = session.execute(usable.limit(FINDER_PER_PAGE).offset(offset)).all()
     else:
         categories = []
-    # Each category's rows newest first (a UNION keeps no order of its own).
-    ordered = sorted(sorted(rows, key=lambda row: row.id), key=lambda row: row.newest, reverse=True)
-    ids = [*(row.id for row in ordered), *(s[0] for s in soon)]
+    ids = [*(row.id for row in rows), *(s[0] for s in soon)]
     cards = {card.id: card for card in _cards_by_id(session, ids, locale, visible_on=today)}
     groups = [
         FinderGroup(
             code,
             i18n.gettext(CATEGORIES.get(code, N_("Other"))),
-            [cards[row.id] for row in ordered if row.category == code and row.id in cards],
+            [cards[row.id] for row in rows if row.category == code and row.id in cards],
             tally.usable[code],
         )
         for code in categories
@@ -1200,24 +1199,27 @@ def mapped_locations(category: str | None = None) -> Select[Location, str, str |
     return query if category is None else query.where(Partner.category == category)
 
 
+def _remembered_json(session: Session, key: tuple[Any, ...], build: Callable[[], Any]) -> bytes:
+    """``build()`` encoded as JSON, remembered by the process like the catalogue's counts
+    (:mod:`familienkarte.catalogue.counts`): for the open data files, the same for every caller and large."""
+    return remembered(session, key, lambda: msgspec.json.encode(build()))
+
+
 def partners_geojson_encoded(session: Session, *, today: dt.date, base_url: str = "") -> bytes:
-    """:func:`partners_geojson` as JSON, remembered by the process like the catalogue's counts
-    (:mod:`familienkarte.catalogue.counts`). Every visit of the map loads it: at 8,000 places it took half a second
-    of a web process and weighs 5 MB, the same for every visitor, so a process makes it once in a while."""
-    return remembered(
-        session,
-        ("geojson", today, base_url),
-        lambda: msgspec.json.encode(partners_geojson(session, today=today, base_url=base_url)),
+    """:func:`partners_geojson` as JSON, remembered. Every visit of the map loads it: at 8,000 places it took half a
+    second of a web process and weighs 5 MB, the same for every visitor, so a process makes it once in a while."""
+    return _remembered_json(
+        session, ("geojson", today, base_url), lambda: partners_geojson(session, today=today, base_url=base_url)
     )
 
 
 def benefits_open_data_encoded(session: Session, *, today: dt.date, base_url: str = "") -> bytes:
-    """:func:`benefits_open_data` as JSON, remembered the same way: at 20,000 benefits it took 2.5 s of a web
-    process and weighs 12 MB, and anyone may ask for it, so that repeated calls cannot keep the workers busy."""
-    return remembered(
+    """:func:`benefits_open_data` as JSON, remembered: at 20,000 benefits it took 2.5 s of a web process and weighs
+    12 MB, and anyone may ask for it, so that repeated calls cannot keep the workers busy."""
+    return _remembered_json(
         session,
         ("open data benefits", today, base_url),
-        lambda: msgspec.json.encode(benefits_open_data(session, today=today, base_url=base_url)),
+        lambda: benefits_open_data(session, today=today, base_url=base_url),
     )
 
 
