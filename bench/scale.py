@@ -280,6 +280,7 @@ def database(server_url: str, size: str, args: argparse.Namespace) -> Iterator[t
     name = DATABASES[size]
     with bench_database(server_url, name, reuse=args.reuse, keep=args.keep) as url:
         if args.reuse:
+            upgrade(url)  # a database kept by an earlier revision of the code
             yield url, load_cast(_cast_path(name)), holdings(url)
             return
         cast, line = fill(url, size, args)

@@ -12,6 +12,7 @@ one there for the web process) for ``seconds``:
 - the visible benefits' conditions (children, ages, tier, end, category) with how many benefits share each and the
   newest few of each category, from which the finder works out every family's tally and overview in Python (a few
   thousand groups however many benefits: see :func:`familienkarte.catalogue.services.visible_conditions`), and
+  which benefits come up next for each family (up to ``MAX_ENTRIES`` families, the oldest dropped first), and
 - the map: the order of its places, the places of each page of its list and its markers (the GeoJSON: half a second
   and 5 MB at 8,000 places, loaded by every visit of the map), and the open data file of all benefits (2.5 s and
   12 MB at 20,000 benefits, free for anyone to ask for).

@@ -991,7 +991,9 @@ def find_benefits(
             for code in categories
             for row in _newest_first_rows(tally.candidates.get(code, []), code, FINDER_SHOWN_PER_CATEGORY)
         ]
-        soon, soon_total = _coming_up(session, family, today, tally), tally.coming_total
+        # Which benefits come up is remembered like the tally (their cards are read below, visible ones only).
+        soon = remembered(session, ("coming_up", family, today), lambda: _coming_up(session, family, today, tally))
+        soon_total = tally.coming_total
     elif category in tally.usable:
         categories = [category]
         offset = (page - 1) * FINDER_PER_PAGE

@@ -200,3 +200,45 @@ class StatsScan(Base):
     scanned_at: Mapped[dt.datetime]
     verification_id: Mapped[int | None] = mapped_column(BigInteger)
     verification_id_before: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class StatsPartnerMonths(Base):
+    """A partner's recorded redemptions of a past local month, per benefit, location and week of the month, and in
+    total: the figures of the partner's statistics page and monthly report, counted once the month is over.
+
+    ``grouping`` is "benefit", "location", "week" (of the month, 1-5) or "total"; ``item`` the benefit's or
+    location's id, the week's number, or "" for the total. ``cards`` counts the distinct cards of the row's group
+    over the whole month (the privacy rule's input; never shown, never summed). Only groups with redemptions have a
+    row.
+    """
+
+    __tablename__ = "stats_partner_months"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    grouping: Mapped[str] = mapped_column(String(8), primary_key=True)
+    item: Mapped[str] = mapped_column(String(36), primary_key=True)
+    redemptions: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    cards: Mapped[int] = mapped_column(Integer)
+
+
+class StatsPartnerMonthReasons(Base):
+    """A partner's verifications of a past local month per reason code, counted with ``StatsPartnerMonths``."""
+
+    __tablename__ = "stats_partner_month_reasons"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(24), primary_key=True)
+    verifications: Mapped[int] = mapped_column(Integer)
+
+
+class StatsPartnerMonthBuild(Base):
+    """When a past month's partner figures (``StatsPartnerMonths``, ``StatsPartnerMonthReasons``) were counted: a
+    month without a row has none, and is counted from the raw facts when asked for."""
+
+    __tablename__ = "stats_partner_month_builds"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    built_at: Mapped[dt.datetime]

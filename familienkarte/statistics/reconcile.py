@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
+from sqlalchemy import CompoundSelect, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from familienkarte.city import City
@@ -35,6 +35,9 @@ from familienkarte.statistics.models import (
     PROGRAMME,
     StatsCards,
     StatsFamilies,
+    StatsPartnerMonthBuild,
+    StatsPartnerMonthReasons,
+    StatsPartnerMonths,
     StatsRedemptions,
     StatsRedemptionsArea,
     StatsVerifications,
@@ -45,6 +48,8 @@ from familienkarte.statistics.rollups import (
     cards_recount,
     families_recount,
     month_start,
+    partner_month_reasons_recount,
+    partner_month_recount,
     rebuild,
     rebuild_dirty,
     redemptions_recount,
@@ -92,7 +97,9 @@ def _keyed(table: type[Base], rows: Iterable[Any]) -> dict[tuple[Any, ...], dict
     return keyed
 
 
-def _compare(session: Session, table: type[Base], recount: Recount, stored: Recount) -> list[Difference]:
+def _compare(
+    session: Session, table: type[Base], recount: Recount | CompoundSelect[*tuple[Any, ...]], stored: Recount
+) -> list[Difference]:
     names = [column.name for column in recount.selected_columns]
     expected = _keyed(table, session.execute(recount))
     found = _keyed(table, session.execute(stored.with_only_columns(*(table.__table__.c[name] for name in names))))
@@ -145,7 +152,20 @@ def compare_month(session: Session, city: City, month: dt.date | None, families:
         differences += _compare(
             session, StatsCards, cards_recount(city, month), select(StatsCards).where(StatsCards.month == month)
         )
+    if month is not None and families and session.get(StatsPartnerMonthBuild, month) is not None:
+        differences += compare_partner_month(session, city, month)
     return differences
+
+
+def compare_partner_month(session: Session, city: City, month: dt.date) -> list[Difference]:
+    """A counted past month's partner figures (``StatsPartnerMonths``, ``StatsPartnerMonthReasons``) against a
+    recount from the raw facts."""
+    stored = select(StatsPartnerMonths).where(StatsPartnerMonths.month == month)
+    differences = _compare(session, StatsPartnerMonths, partner_month_recount(session, city, month), stored)
+    reasons = select(StatsPartnerMonthReasons).where(StatsPartnerMonthReasons.month == month)
+    return differences + _compare(
+        session, StatsPartnerMonthReasons, partner_month_reasons_recount(city, month), reasons
+    )
 
 
 def reconcile(session: Session, city: City, now: dt.datetime, *, repair: bool = False) -> Reconciliation:

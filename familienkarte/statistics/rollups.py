@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Date,
     Integer,
     Select,
@@ -58,6 +59,7 @@ from sqlalchemy import (
     not_,
     select,
     text,
+    tuple_,
     union,
     union_all,
 )
@@ -79,6 +81,9 @@ from familienkarte.statistics.models import (
     StatsCards,
     StatsFamilies,
     StatsPartnerFraudWeeks,
+    StatsPartnerMonthBuild,
+    StatsPartnerMonthReasons,
+    StatsPartnerMonths,
     StatsRedemptions,
     StatsRedemptionsArea,
     StatsScan,
@@ -113,6 +118,9 @@ ROLLUP_TABLES: Final = (
     StatsPartnerFraudWeeks,
 )
 ONE_DAY: Final = dt.timedelta(days=1)
+# Weeks of a month in a partner's figures: the first day of each (the last week runs to the end of the month). Every
+# week lies inside its month (calendar weeks would cross into the neighbouring months and invite differencing).
+WEEK_FIRST_DAYS: Final = (1, 8, 15, 22, 29)
 
 
 @dataclass(frozen=True)
@@ -392,6 +400,117 @@ def families_recount(session: Session, city: City, month: dt.date | None) -> Rec
     return select(counted.c.period, counted.c.families).where(counted.c.families > 0)
 
 
+# --- a partner's past months ---
+
+
+def month_week(month: dt.date, zone: ZoneInfo) -> ColumnElement[Any]:
+    """The week of the month (1-5) of a redemption, by the instants its weeks begin in the city."""
+    # In a February of 28 days the fifth week begins on 1 March: no instant of the month falls in it.
+    starts = [local_midnight(month + dt.timedelta(days=day - 1), zone) for day in WEEK_FIRST_DAYS[1:]]
+    whens = [(Redemption.occurred_at < start, literal(index + 1)) for index, start in enumerate(starts)]
+    return case(*whens, else_=literal(len(WEEK_FIRST_DAYS)))
+
+
+def card_counts(session: Session, card: Any, quantity: Any) -> tuple[Any, Any, Any]:
+    """The redemptions, their quantity and their distinct cards of a group.
+
+    On PostgreSQL the distinct card numbers are compared byte by byte (``COLLATE "C"``): the same cards as with the
+    database's language collation, in half the time (a big partner's month is tens of thousands of numbers)."""
+    if is_postgresql(session):
+        card = card.collate("C")
+    return func.count(), func.coalesce(func.sum(quantity), 0), func.count(distinct(card))
+
+
+def partner_month_recount(session: Session, city: City, month: dt.date) -> Recount | CompoundSelect[*tuple[Any, ...]]:
+    """The rows of ``StatsPartnerMonths`` for ``month``, counted from every partner's recorded redemptions of it.
+
+    PostgreSQL counts the four groupings in one statement, ``GROUP BY GROUPING SETS ((partner, benefit), (partner,
+    location), (partner, week), (partner))``: one scan of the month's rows and three sorts, the total riding on the
+    benefits' sort (at 10 million redemptions a month of 560,000 took 1.2 s, against 2.2 s for one statement per
+    grouping). SQLite has no grouping sets: one ``SELECT ... GROUP BY`` per grouping, put together with
+    ``UNION ALL``. Every column a set groups by is never NULL, so the first one not NULL is the row's item.
+    """
+    start, end = month_range(month, city.timezone)
+    rows = (
+        select(
+            Redemption.partner_id.label("partner_id"),
+            Redemption.benefit_id.label("benefit_id"),
+            Redemption.location_id.label("location_id"),
+            month_week(month, city.timezone).label("week"),
+            Redemption.card_number.label("card"),
+            Redemption.quantity.label("quantity"),
+        )
+        .where(Redemption.status == RedemptionStatus.RECORDED.value, _within(Redemption.occurred_at, start, end))
+        .subquery("month_rows")
+    )
+    keys = {"benefit": rows.c.benefit_id, "location": rows.c.location_id, "week": rows.c.week}
+    counts = [
+        count.label(name)
+        for count, name in zip(
+            card_counts(session, rows.c.card, rows.c.quantity), ("redemptions", "quantity", "cards"), strict=True
+        )
+    ]
+
+    def counted(grouping: Any, item: Any) -> Recount:
+        return select(
+            literal(month, Date).label("month"),
+            rows.c.partner_id,
+            grouping.label("grouping"),
+            item.label("item"),
+            *counts,
+        )
+
+    if is_postgresql(session):
+        # GROUPING(benefit, location, week): one bit per column, the first the highest, set when the set leaves the
+        # column out.
+        sets = func.grouping(*keys.values())
+        grouping = case(
+            (sets == 0b011, literal("benefit")),
+            (sets == 0b101, literal("location")),
+            (sets == 0b110, literal("week")),
+            else_=literal("total"),
+        )
+        item = func.coalesce(*(cast(key, String) for key in keys.values()), literal(""))
+        return counted(grouping, item).group_by(
+            func.grouping_sets(*(tuple_(rows.c.partner_id, key) for key in keys.values()), tuple_(rows.c.partner_id))
+        )
+    parts = [
+        counted(literal(name, String), cast(key, String)).group_by(rows.c.partner_id, key) for name, key in keys.items()
+    ]
+    total = counted(literal("total", String), literal("", String)).group_by(rows.c.partner_id)
+    return union_all(*parts, total)
+
+
+def partner_month_reasons_recount(city: City, month: dt.date) -> Recount:
+    """The rows of ``StatsPartnerMonthReasons`` for ``month``, counted from the verification events."""
+    start, end = month_range(month, city.timezone)
+    return (
+        select(
+            literal(month, Date).label("month"),
+            VerificationEvent.partner_id,
+            VerificationEvent.reason,
+            func.count().label("verifications"),
+        )
+        .where(_within(VerificationEvent.at, start, end))
+        .group_by(VerificationEvent.partner_id, VerificationEvent.reason)
+    )
+
+
+def _rebuild_partner_month(session: Session, city: City, month: dt.date, now: dt.datetime) -> None:
+    session.execute(delete(StatsPartnerMonths).where(StatsPartnerMonths.month == month))
+    session.execute(delete(StatsPartnerMonthReasons).where(StatsPartnerMonthReasons.month == month))
+    recount = partner_month_recount(session, city, month)
+    session.execute(insert(StatsPartnerMonths).from_select([c.name for c in recount.selected_columns], recount))
+    reasons = partner_month_reasons_recount(city, month)
+    session.execute(insert(StatsPartnerMonthReasons).from_select([c.name for c in reasons.selected_columns], reasons))
+    build = session.get(StatsPartnerMonthBuild, month)
+    if build is None:
+        session.add(StatsPartnerMonthBuild(month=month, built_at=now))
+    else:
+        build.built_at = now
+    session.flush()
+
+
 # --- rebuilding ---
 
 
@@ -456,6 +575,9 @@ def _rebuild_month(session: Session, city: City, month: dt.date, now: dt.datetim
     session.execute(insert(StatsCards).from_select([column.name for column in recount.selected_columns], recount))
     if families:
         _rebuild_families(session, city, month)
+        if next_month(month) <= city.today(now):
+            # Over: the partners' figures of the month are counted once here, and again only when its facts change.
+            _rebuild_partner_month(session, city, month, now)
     _record_builds(session, [month.strftime("%Y-%m")], now)
 
 
@@ -657,6 +779,17 @@ def _moved_months(session: Session, city: City, since: dt.datetime, now: dt.date
     return months
 
 
+def _month_to_close(session: Session, city: City, now: dt.datetime) -> set[dt.date]:
+    """The month before the current one when it was built while it ran and has not been since it ended: its
+    partners' figures are counted once it is over (``_rebuild_partner_month``), even when no fact of it changes."""
+    previous = month_start(month_start(city.today(now)) - ONE_DAY)
+    if session.get(StatsBuild, previous.strftime("%Y-%m")) is None:
+        return set()
+    if session.get(StatsPartnerMonthBuild, previous) is not None or previous in retained_months(session, [previous]):
+        return set()
+    return {previous}
+
+
 def rebuild_dirty(session: Session, city: City, now: dt.datetime) -> Rebuilt:
     """Rebuild the days and months marked dirty by the outbox's statistics consumer, the recent days after a
     location or benefit changed and the months of households that moved; clear the marks read.
@@ -681,6 +814,7 @@ def rebuild_dirty(session: Session, city: City, now: dt.datetime) -> Rebuilt:
             today = city.today(now)
             days += [today - dt.timedelta(days=back) for back in range(RECENT_DAYS)]
         months |= _moved_months(session, city, since, now)
+    months |= _month_to_close(session, city, now)
     result = rebuild(session, city, days, now, months)
     if marked:
         session.execute(delete(StatsDirty).where(StatsDirty.period.in_(marked)))

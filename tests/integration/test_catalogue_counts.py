@@ -121,6 +121,33 @@ def test_the_finder_lists_only_benefits_still_visible_while_its_groups_are_remem
         assert listed(session) == (2, ["Eins"])
 
 
+def test_the_finder_remembers_what_comes_up_and_lists_only_what_is_still_visible(db: Callable[[], Session]) -> None:
+    """A six-year-old grows into benefits from 8 and from 10: which ones is remembered with the groups, their cards
+    are read afresh, so one paused by another process leaves the list at once and the count after the time."""
+    clock = Clock()
+    held = CatalogueCounts(30, clock=clock)
+    with db() as session, session.begin():
+        partner = add_partner(session)
+        add_benefit(session, partner, "Ab acht", child_age_min=8)
+        add_benefit(session, partner, "Ab zehn", child_age_min=10)
+
+    def coming(session: Session) -> tuple[int, list[tuple[str, int | None]]]:
+        result = services.find_benefits(session, family=FAMILY, locale="de", today=today())
+        return result.coming_up_total, [(soon.benefit.title.text, soon.child_age) for soon in result.coming_up]
+
+    with remembering(db, held) as session:
+        assert coming(session) == (2, [("Ab acht", 8), ("Ab zehn", 10)])
+    with db() as session, session.begin():
+        session.connection().execute(
+            text("UPDATE benefits SET status = 'paused' WHERE CAST(title AS TEXT) LIKE '%acht%'")
+        )
+    with remembering(db, held) as session:
+        assert coming(session) == (2, [("Ab zehn", 10)])
+    clock.now += 31
+    with remembering(db, held) as session:
+        assert coming(session) == (1, [("Ab zehn", 10)])
+
+
 def _place(session: Session, partner_name: str, location_name: str, category: str = "leisure") -> Location:
     partner = Partner(name=partner_name, status="approved", category=category)
     session.add(partner)

@@ -260,6 +260,9 @@ TABLES_WITHOUT_FAMILY_DATA = {
     "stats_verifications_area": "counts per day, reason and district",
     "stats_benefit_weeks": "running totals of redemptions per benefit and week; no card",
     "stats_partner_fraud_weeks": "running totals of verifications per partner and week",
+    "stats_partner_months": "a partner's redemptions per month and benefit, location or week; no card",
+    "stats_partner_month_reasons": "a partner's verifications per month and reason",
+    "stats_partner_month_builds": "when a month's partner figures were counted",
     # A card number alone, with no time, place or benefit: the programme-wide count of families reached after the
     # card's old redemptions were deleted. Erasure keeps card numbers in the statistics in the same way.
     "stats_reached_cards": "card numbers only, for the count of families reached since the start",
