@@ -462,8 +462,9 @@ def report(
         "baseline call (`GET /health/live`, the same web stack without the database); in-process ASGI.",
         "",
         (
-            f"The catalogue's counts (the number of matches, the finder's tally and its overview's newest per group) "
-            f"and the map's places and markers are remembered by the process for {catalogue_cache} s "
+            "The catalogue's counts (the number of matches, the finder's tally, its overview's newest per group, "
+            "what comes up for the family and the overview's cards; which of them are still visible is read on "
+            f"every call) and the map's places and markers are remembered by the process for {catalogue_cache} s "
             "(`FK_CATALOGUE_CACHE_SECONDS`, familienkarte/catalogue/counts.py): after the warm-up call every timed "
             "call of the catalogue, the finder, the map, its markers and `GET /api/v1/benefits` finds them remembered."
             if catalogue_cache > 0

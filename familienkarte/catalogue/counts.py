@@ -17,13 +17,17 @@ one there for the web process) for ``seconds``:
   and 5 MB at 8,000 places, loaded by every visit of the map), and the open data file of all benefits (2.5 s and
   12 MB at 20,000 benefits, free for anyone to ask for).
 
-The benefits' cards themselves are always read afresh (the finder's overview shows only those still visible). A
-change of a benefit, partner or location made in this process (an ORM flush of one of them, or an UPDATE, DELETE or
-INSERT of their tables or of ``benefit_locations`` through a session) makes every process-local ``CatalogueCounts``
-forget what it holds, at once and again when the transaction commits (:class:`familienkarte.write_watch.WriteWatch`,
-as for the point of sale's memory). A change made by another process is seen after at most ``seconds`` (default 30,
-``FK_CATALOGUE_CACHE_SECONDS``; 0 turns this off): a count may then be off by that change for that long, while the
-benefits listed below it are right; the map's list and markers show such a change together, after that long.
+The finder's overview also remembers the cards it shows (per language and list of benefits), but asks afresh on
+every view which of them are still visible: a benefit paused or ended leaves it at once. The catalogue's and the
+partner pages' cards are always read afresh.
+
+A change of a benefit, partner or location made in this process (an ORM flush of one of them, or an UPDATE, DELETE
+or INSERT of their tables or of ``benefit_locations`` through a session) makes every process-local
+``CatalogueCounts`` forget what it holds, at once and again when the transaction commits
+(:class:`familienkarte.write_watch.WriteWatch`, as for the point of sale's memory). A change made by another process
+is seen after at most ``seconds`` (default 30, ``FK_CATALOGUE_CACHE_SECONDS``; 0 turns this off): a count may then be
+off by that change for that long, and a text on the finder's cards, while the benefits listed are those still
+visible; the map's list and markers show such a change together, after that long.
 """
 
 from __future__ import annotations

@@ -1019,16 +1019,35 @@ def find_benefits(
 def _cards_by_id(
     session: Session, ids: Sequence[uuid.UUID], locale: str, *, visible_on: dt.date | None = None
 ) -> list[BenefitCard]:
-    """The cards of these benefits, in the order of ``ids``; with ``visible_on``, of those visible that day only
-    (ids remembered for a few seconds may name a benefit paused since)."""
+    """The cards of these benefits, in the order of ``ids``; with ``visible_on``, of those visible that day only.
+
+    With ``visible_on`` (the finder, whose ids are remembered for a few seconds and may name a benefit paused since)
+    which of them are visible is asked afresh, and their cards are remembered by the process like the finder's
+    groups (:mod:`familienkarte.catalogue.counts`): a text changed by another process shows after that time."""
+    if visible_on is None:
+        return _read_cards(session, ids, locale)
+    shown: set[uuid.UUID] = set()
+    for chunk in _slices(ids):
+        shown.update(
+            session.scalars(
+                select(Benefit.id)
+                .join(Partner, Partner.id == Benefit.partner_id)
+                .where(Benefit.id.in_(chunk), visible(visible_on))
+            )
+        )
+    wanted = tuple(benefit_id for benefit_id in ids if benefit_id in shown)
+    return remembered(session, ("cards", locale, visible_on, wanted), lambda: _read_cards(session, wanted, locale))
+
+
+def _slices(ids: Sequence[uuid.UUID]) -> list[Sequence[uuid.UUID]]:
+    """``ids`` in slices, so that an IN list stays within every database's limit on parameters."""
+    return [ids[start : start + 500] for start in range(0, len(ids), 500)]
+
+
+def _read_cards(session: Session, ids: Sequence[uuid.UUID], locale: str) -> list[BenefitCard]:
     cards: dict[uuid.UUID | None, BenefitCard] = {}
-    # In slices, so that the IN list stays within every database's limit on parameters.
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        statement = card_rows().where(Benefit.id.in_(chunk))
-        if visible_on is not None:
-            statement = statement.where(visible(visible_on))
-        rows = session.execute(statement).all()
+    for chunk in _slices(ids):
+        rows = session.execute(card_rows().where(Benefit.id.in_(chunk))).all()
         cards.update((card.id, card) for card in _cards(session, rows, locale))
     return [cards[benefit_id] for benefit_id in ids if benefit_id in cards]
 

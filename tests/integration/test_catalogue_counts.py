@@ -148,6 +148,35 @@ def test_the_finder_remembers_what_comes_up_and_lists_only_what_is_still_visible
         assert coming(session) == (1, [("Ab zehn", 10)])
 
 
+def test_the_finder_remembers_its_cards_and_shows_a_text_changed_elsewhere_after_the_remembered_time(
+    db: Callable[[], Session],
+) -> None:
+    clock = Clock()
+    held = CatalogueCounts(30, clock=clock)
+    with db() as session, session.begin():
+        add_benefit(session, add_partner(session), "Eins")
+
+    def titles(session: Session) -> list[str]:
+        result = services.find_benefits(session, family=FAMILY, locale="de", today=today())
+        return [card.title.text for group in result.groups for card in group.benefits]
+
+    with remembering(db, held) as session:
+        assert titles(session) == ["Eins"]
+    # Another process changes the text (through the connection: nothing in this process hears of it).
+    with db() as session, session.begin():
+        session.connection().execute(update(Benefit).values(title={"de": "Neu"}))
+    with remembering(db, held) as session:
+        assert titles(session) == ["Eins"]
+    clock.now += 31
+    with remembering(db, held) as session:
+        assert titles(session) == ["Neu"]
+    # A change in this process is shown at once.
+    with db() as session, session.begin():
+        session.execute(update(Benefit).values(title={"de": "Neuer"}))
+    with remembering(db, held) as session:
+        assert titles(session) == ["Neuer"]
+
+
 def _place(session: Session, partner_name: str, location_name: str, category: str = "leisure") -> Location:
     partner = Partner(name=partner_name, status="approved", category=category)
     session.add(partner)
