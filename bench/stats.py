@@ -512,8 +512,9 @@ def report(run: Run) -> str:
         "## Rolling up",
         "",
         "First every day of the range from empty rollup tables, as `familienkarte stats rebuild --from --to` does: "
-        f"`rebuild` per run of up to {RUN_DAYS} consecutive days (one statement per table and run), one transaction "
-        "each, with the runs' months and the programme-wide families reached. Then `rebuild_day` for "
+        f"`rebuild` per run of up to {RUN_DAYS} consecutive days within a calendar month (one statement per table "
+        "and run), one transaction each, with the run's month (its partners' figures too) and the programme-wide "
+        "families reached. Then `rebuild_day` for "
         f"{which}, one transaction each (their rows replaced), timed around the call and the commit. Events read: "
         "the days' redemptions (voided ones too) and verification events.",
         "",

@@ -197,8 +197,8 @@ class Settings:
     catalogue_cache_seconds: int = _setting(
         30,
         _parse_int,
-        "How long a web process remembers the catalogue's counts (matches, the finder's groups) and the map's places "
-        "and markers; 0: never. Changes made in the same process are seen at once.",
+        "How long a web process remembers the catalogue's counts (matches, the finder's groups, what comes up and "
+        "its cards) and the map's places and markers; 0: never. Changes made in the same process are seen at once.",
     )
     login_window_seconds: int = _setting(
         900, lambda n, r: _parse_int(n, r, 1), "Length of the window the failed sign-ins are counted in."

@@ -537,11 +537,15 @@ def _record_builds(session: Session, periods: Sequence[str], now: dt.datetime) -
 
 def day_runs(session: Session, days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """``days`` as runs of consecutive days (first, last), each rebuilt with one statement per table: at most
-    ``RUN_DAYS`` long on PostgreSQL, single days on SQLite (its local hours are worked out per day)."""
+    ``RUN_DAYS`` long and within one calendar month on PostgreSQL, single days on SQLite (its local hours are worked
+    out per day).
+
+    Within one month, because a run's rebuild recounts the months of its days as well: a run across two months
+    recounted both, and a rebuild of many runs (``familienkarte stats rebuild --from --to``) every month twice."""
     limit = RUN_DAYS if is_postgresql(session) else 1
     runs: list[tuple[dt.date, dt.date]] = []
     for day in sorted(set(days)):
-        if runs and day - runs[-1][1] == ONE_DAY and (day - runs[-1][0]).days < limit:
+        if runs and day - runs[-1][1] == ONE_DAY and (day - runs[-1][0]).days < limit and day.day != 1:
             runs[-1] = (runs[-1][0], day)
         else:
             runs.append((day, day))

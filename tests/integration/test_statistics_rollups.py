@@ -552,6 +552,23 @@ def test_days_are_rebuilt_in_runs_of_consecutive_days_on_postgresql_and_one_by_o
         assert runs == [(day, day) for day in days]
 
 
+def test_a_run_of_days_ends_with_its_month_on_postgresql(db: Callable[[], Session]) -> None:
+    """A run's rebuild recounts the months of its days: a run within one month recounts one."""
+    days = [dt.date(2026, 1, 20) + dt.timedelta(days=n) for n in range(75)]
+    with db() as s:
+        runs = day_runs(s, days)
+        postgresql = is_postgresql(s)
+    if postgresql:
+        assert runs == [
+            (dt.date(2026, 1, 20), dt.date(2026, 1, 31)),
+            (dt.date(2026, 2, 1), dt.date(2026, 2, 28)),
+            (dt.date(2026, 3, 1), dt.date(2026, 3, 31)),
+            (dt.date(2026, 4, 1), dt.date(2026, 4, 4)),
+        ]
+    else:
+        assert len(runs) == len(days)
+
+
 def test_a_run_of_days_across_the_clock_change_gives_the_rows_of_its_days_built_one_by_one(
     db: Callable[[], Session], place: Place
 ) -> None:
