@@ -558,8 +558,8 @@ def report(run: Run) -> str:
             if run.again
             else []
         ),
-        f"| the {run.months} months (cards, families per month and programme-wide), one `rebuild` call "
-        f"| {run.months_seconds:.1f} s | | |",
+        f"| the {run.months} months (cards, families per month and programme-wide, partners' figures), one "
+        f"`rebuild` call | {run.months_seconds:.1f} s | | |",
         "",
     ]
     base = run.timings[("", BASELINE)]
