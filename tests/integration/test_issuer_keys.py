@@ -87,6 +87,7 @@ def test_rotation_signs_with_the_new_key_and_keeps_the_old_one_while_its_credent
 ) -> None:
     exp = NOW + 30 * ONE_DAY
     with db() as session, session.begin():
+        keys.ensure_active_key(session, SECRET, now=NOW)  # made at NOW, not at the wall clock's time
         old_key = keys.signing_key(session, SECRET)
         printed = present_printed(issue_credential(_claims(exp), old_key))
         keys.record_issued(session, old_key.kid, int(exp.timestamp()))
@@ -113,7 +114,7 @@ def test_rotation_signs_with_the_new_key_and_keeps_the_old_one_while_its_credent
         assert listed[old_key.kid].state == "retired"
         assert listed[old_key.kid].retired_at == NOW + ONE_DAY
         assert listed[old_key.kid].last_exp == exp
-        # By kid, not by position: the old key was made at the wall clock's time, the new one at NOW + 1 day.
+        # By kid, not by position.
         listed_later = {k.kid: k for k in keys.list_keys(session, later)}
         assert listed_later[old_key.kid].state == "expired"
         assert not listed_later[old_key.kid].published
