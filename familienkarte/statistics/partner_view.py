@@ -11,7 +11,7 @@ same for the total, whose distinct cards are those of all the month's redemption
 not count. The distinct-card counts are the rule's input only; they are never shown.
 
 Past months are counted once. The month's rebuild counts every partner's figures of a month once it is over
-(``StatsPartnerMonths``, ``StatsPartnerMonthReasons``; :func:`familienkarte.statistics.rollups.partner_month_recounts`)
+(``StatsPartnerMonths``, ``StatsPartnerMonthReasons``; :func:`familienkarte.statistics.rollups.partner_month_recount`)
 with the same groups and distinct cards as below, and the page reads them (:func:`counted_month_counts`) while no day
 of the month is marked for a rebuild: a late upload from an offline till or a void makes the page count the raw
 facts again until the next ``rebuild_dirty`` (every minute) has counted the month anew. The current month, and a
@@ -19,9 +19,10 @@ past month not counted yet, are counted from the raw facts on every view. At 10 
 partner's month took 35 ms of the page from the raw facts.
 
 How the raw facts are counted (:func:`month_counts`). On PostgreSQL the three lists and the total are one statement,
-``GROUP BY GROUPING SETS ((benefit_id), (location_id), (week), ())``, ``GROUPING(...)`` telling the sets apart;
-SQLite has no grouping sets and runs one ``SELECT ... GROUP BY`` per list and one without for the total. Both give
-the same figures. One statement because the four read the same rows (the index
+``GROUP BY GROUPING SETS ((benefit_id), (location_id), (week), ())`` (each set with the partner), ``GROUPING(...)``
+telling the sets apart; SQLite has no grouping sets and runs one ``SELECT ... GROUP BY`` per list and one without for
+the total, put together with ``UNION ALL``. These are the statements that count every partner's past months, for
+one partner. Both give the same figures. One statement because the four read the same rows (the index
 ``ix_redemptions_partner_id_occurred_at`` covers them) and their time is per row: measured with 10 million
 redemptions (PostgreSQL 15, ``work_mem`` 4 MB; the busiest partner's October 2026, 19,426 redemptions by 18,220
 cards), the four took 21.6 ms on the server (about 6 ms per list, 4 for the total) and the one 18.1 ms; through
@@ -66,7 +67,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, distinct, func, select, tuple_
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from familienkarte import i18n
@@ -78,16 +79,16 @@ from familienkarte.db import is_postgresql
 from familienkarte.errors import N_, FieldError, InvalidInput, NotFound, PermissionDenied
 from familienkarte.events.models import StatsDirty
 from familienkarte.partners.models import Location, Partner
-from familienkarte.redemptions.models import Redemption, RedemptionStatus, VerificationEvent
+from familienkarte.redemptions.models import Redemption
 from familienkarte.statistics.dashboard import benefit_title, month_label, reason_label
 from familienkarte.statistics.models import StatsPartnerMonthBuild, StatsPartnerMonthReasons, StatsPartnerMonths
 from familienkarte.statistics.rollups import (
     WEEK_FIRST_DAYS,
     card_counts,
-    month_range,
     month_start,
-    month_week,
     next_month,
+    partner_month_reasons_recount,
+    partner_month_recount,
 )
 from familienkarte.statistics.suppression import Figure, FigureList, Shown, Suppressed, suppress_list
 
@@ -222,15 +223,6 @@ def _counts(session: Session) -> tuple[Any, Any, Any]:
     return card_counts(session, Redemption.card_number, Redemption.quantity)
 
 
-def _where(partner_id: uuid.UUID, start: dt.datetime, end: dt.datetime) -> list[ColumnElement[bool]]:
-    return [
-        Redemption.partner_id == partner_id,
-        Redemption.status == RedemptionStatus.RECORDED.value,
-        Redemption.occurred_at >= start,
-        Redemption.occurred_at < end,
-    ]
-
-
 def grouped_counts(session: Session, key: Any, conditions: list[ColumnElement[bool]]) -> dict[Any, CardGroup]:
     """One ``SELECT key, COUNT(*), SUM(quantity), COUNT(DISTINCT card_number) ... GROUP BY key``."""
     rows = session.execute(select(key.label("key"), *_counts(session)).where(*conditions).group_by(key)).all()
@@ -252,14 +244,6 @@ class MonthCounts:
     total: CardGroup
 
 
-# GROUPING(benefit_id, location_id, week) of a row of the grouping sets: one bit per column, the first the highest,
-# set when the row's set leaves that column out.
-_BY_BENEFIT: Final = 0b011
-_BY_LOCATION: Final = 0b101
-_BY_WEEK: Final = 0b110
-_TOTAL: Final = 0b111
-
-
 def month_counts(session: Session, partner_id: uuid.UUID, month: dt.date, zone: ZoneInfo) -> MonthCounts:
     """The partner's recorded redemptions of ``month`` (the city's days) counted per list and in total.
 
@@ -272,67 +256,16 @@ def month_counts(session: Session, partner_id: uuid.UUID, month: dt.date, zone: 
 
 
 def month_counts_per_list(session: Session, partner_id: uuid.UUID, month: dt.date, zone: ZoneInfo) -> MonthCounts:
-    """Four statements: one ``GROUP BY`` per list and one without for the total (any database)."""
-    start, end = month_range(month, zone)
-    conditions = _where(partner_id, start, end)
-    return MonthCounts(
-        by_benefit=grouped_counts(session, Redemption.benefit_id, conditions),
-        by_location=grouped_counts(session, Redemption.location_id, conditions),
-        by_week=grouped_counts(session, month_week(month, zone), conditions),
-        total=group_total(session, conditions),
-    )
+    """One ``GROUP BY`` per list and one without for the total, put together with ``UNION ALL`` (any database)."""
+    return _month_counts_of(session, partner_month_recount(session, zone, month, partner_id, grouping_sets=False))
 
 
 def month_counts_in_one(session: Session, partner_id: uuid.UUID, month: dt.date, zone: ZoneInfo) -> MonthCounts:
-    """One ``GROUP BY GROUPING SETS ((benefit_id), (location_id), (week), ())`` over the month's rows (PostgreSQL).
-
-    Each set is counted as its own ``GROUP BY`` would be, the distinct cards of a group too, so the figures are
-    those of :func:`month_counts_per_list`, from one scan. ``GROUPING`` tells the sets apart, not the NULLs of the
-    columns a set leaves out. The week and the card number are worked out in a subquery whose columns the sets and
-    ``GROUPING`` name, rather than repeating the week's expression with its parameters in three places (PostgreSQL
-    merges the subquery into the statement: the plan is the same).
-    """
-    start, end = month_range(month, zone)
-    rows = (
-        select(
-            Redemption.benefit_id.label("benefit_id"),
-            Redemption.location_id.label("location_id"),
-            month_week(month, zone).label("week"),
-            Redemption.card_number.collate("C").label("card"),
-            Redemption.quantity.label("quantity"),
-        )
-        .where(*_where(partner_id, start, end))
-        .subquery("month_rows")
-    )
-    benefit, location, week = rows.c.benefit_id, rows.c.location_id, rows.c.week
-    found = session.execute(
-        select(
-            func.grouping(benefit, location, week),
-            benefit,
-            location,
-            week,
-            func.count(),
-            func.coalesce(func.sum(rows.c.quantity), 0),
-            func.count(distinct(rows.c.card)),
-        ).group_by(func.grouping_sets(tuple_(benefit), tuple_(location), tuple_(week), tuple_()))
-    ).all()
-    by_benefit: dict[uuid.UUID, CardGroup] = {}
-    by_location: dict[uuid.UUID, CardGroup] = {}
-    by_week: dict[int, CardGroup] = {}
-    total = NO_CARDS
-    for sets, benefit_id, location_id, week_number, redemptions, quantity, cards in found:
-        group = CardGroup(int(redemptions), int(quantity), int(cards))
-        if sets == _BY_BENEFIT:
-            by_benefit[benefit_id] = group
-        elif sets == _BY_LOCATION:
-            by_location[location_id] = group
-        elif sets == _BY_WEEK:
-            by_week[int(week_number)] = group
-        elif sets == _TOTAL:
-            total = group
-        else:
-            raise AssertionError(f"no grouping set gives GROUPING = {sets}")
-    return MonthCounts(by_benefit, by_location, by_week, total)
+    """One ``GROUP BY GROUPING SETS`` over the month's rows (PostgreSQL): each set is counted as its own ``GROUP BY``
+    would be, the distinct cards of a group too, so the figures are those of :func:`month_counts_per_list`, from one
+    scan. The statement is the one that counts every partner's past months
+    (:func:`familienkarte.statistics.rollups.partner_month_recount`), for this partner only."""
+    return _month_counts_of(session, partner_month_recount(session, zone, month, partner_id, grouping_sets=True))
 
 
 def counted_month(session: Session, month: dt.date) -> bool:
@@ -347,21 +280,21 @@ def counted_month(session: Session, month: dt.date) -> bool:
 
 def counted_month_counts(session: Session, partner_id: uuid.UUID, month: dt.date) -> MonthCounts:
     """The partner's figures of a counted month (:func:`counted_month`), as :func:`month_counts` counts them."""
-    found = session.execute(
-        select(
-            StatsPartnerMonths.grouping,
-            StatsPartnerMonths.item,
-            StatsPartnerMonths.redemptions,
-            StatsPartnerMonths.quantity,
-            StatsPartnerMonths.cards,
-        ).where(StatsPartnerMonths.month == month, StatsPartnerMonths.partner_id == partner_id)
-    ).all()
+    table = StatsPartnerMonths
+    return _month_counts_of(session, select(table).where(table.month == month, table.partner_id == partner_id))
+
+
+def _month_counts_of(session: Session, rows: Any) -> MonthCounts:
+    """The lists and the total from rows of ``StatsPartnerMonths``' shape, stored or counted."""
+    found = rows.subquery("partner_month")
     by_benefit: dict[uuid.UUID, CardGroup] = {}
     by_location: dict[uuid.UUID, CardGroup] = {}
     by_week: dict[int, CardGroup] = {}
     total = NO_CARDS
-    for grouping, item, redemptions, quantity, cards in found:
-        group = CardGroup(redemptions, quantity, cards)
+    for grouping, item, redemptions, quantity, cards in session.execute(
+        select(found.c.grouping, found.c.item, found.c.redemptions, found.c.quantity, found.c.cards)
+    ):
+        group = CardGroup(int(redemptions), int(quantity), int(cards))
         if grouping == "benefit":
             by_benefit[uuid.UUID(item)] = group
         elif grouping == "location":
@@ -374,24 +307,16 @@ def counted_month_counts(session: Session, partner_id: uuid.UUID, month: dt.date
 
 
 def _reasons(session: Session, partner_id: uuid.UUID, month: dt.date, zone: ZoneInfo, counted: bool) -> list[Any]:
-    if counted:
-        table = StatsPartnerMonthReasons
-        return list(
-            session.execute(
-                select(table.reason, table.verifications)
-                .where(table.month == month, table.partner_id == partner_id)
-                .order_by(table.verifications.desc(), table.reason)
-            ).all()
-        )
-    start, end = month_range(month, zone)
+    """The partner's verifications of the month per reason, most first: counted, or from the raw events."""
+    table = StatsPartnerMonthReasons
+    rows = (
+        select(table).where(table.month == month, table.partner_id == partner_id)
+        if counted
+        else partner_month_reasons_recount(zone, month, partner_id)
+    ).subquery("reasons")
     return list(
         session.execute(
-            select(VerificationEvent.reason, func.count())
-            .where(
-                VerificationEvent.partner_id == partner_id, VerificationEvent.at >= start, VerificationEvent.at < end
-            )
-            .group_by(VerificationEvent.reason)
-            .order_by(func.count().desc(), VerificationEvent.reason)
+            select(rows.c.reason, rows.c.verifications).order_by(rows.c.verifications.desc(), rows.c.reason)
         ).all()
     )
 

@@ -161,10 +161,10 @@ def compare_partner_month(session: Session, city: City, month: dt.date) -> list[
     """A counted past month's partner figures (``StatsPartnerMonths``, ``StatsPartnerMonthReasons``) against a
     recount from the raw facts."""
     stored = select(StatsPartnerMonths).where(StatsPartnerMonths.month == month)
-    differences = _compare(session, StatsPartnerMonths, partner_month_recount(session, city, month), stored)
+    differences = _compare(session, StatsPartnerMonths, partner_month_recount(session, city.timezone, month), stored)
     reasons = select(StatsPartnerMonthReasons).where(StatsPartnerMonthReasons.month == month)
     return differences + _compare(
-        session, StatsPartnerMonthReasons, partner_month_reasons_recount(city, month), reasons
+        session, StatsPartnerMonthReasons, partner_month_reasons_recount(city.timezone, month), reasons
     )
 
 

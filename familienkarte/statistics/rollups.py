@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -421,26 +422,38 @@ def card_counts(session: Session, card: Any, quantity: Any) -> tuple[Any, Any, A
     return func.count(), func.coalesce(func.sum(quantity), 0), func.count(distinct(card))
 
 
-def partner_month_recount(session: Session, city: City, month: dt.date) -> Recount | CompoundSelect[*tuple[Any, ...]]:
-    """The rows of ``StatsPartnerMonths`` for ``month``, counted from every partner's recorded redemptions of it.
+def partner_month_recount(
+    session: Session,
+    zone: ZoneInfo,
+    month: dt.date,
+    partner_id: uuid.UUID | None = None,
+    *,
+    grouping_sets: bool | None = None,
+) -> Recount | CompoundSelect[*tuple[Any, ...]]:
+    """The rows of ``StatsPartnerMonths`` for ``month``, counted from every partner's recorded redemptions of it (or
+    from one partner's: the partner page counts the current month so).
 
-    PostgreSQL counts the four groupings in one statement, ``GROUP BY GROUPING SETS ((partner, benefit), (partner,
-    location), (partner, week), (partner))``: one scan of the month's rows and three sorts, the total riding on the
-    benefits' sort (at 10 million redemptions a month of 560,000 took 1.2 s, against 2.2 s for one statement per
-    grouping). SQLite has no grouping sets: one ``SELECT ... GROUP BY`` per grouping, put together with
-    ``UNION ALL``. Every column a set groups by is never NULL, so the first one not NULL is the row's item.
+    With grouping sets (PostgreSQL's default) the four groupings are one statement, ``GROUP BY GROUPING SETS
+    ((partner, benefit), (partner, location), (partner, week), (partner))``: one scan of the month's rows and three
+    sorts, the total riding on the benefits' sort (at 10 million redemptions a month of 560,000 took 1.2 s, against
+    2.2 s for one statement per grouping). Without (SQLite's, which has none): one ``SELECT ... GROUP BY`` per
+    grouping, put together with ``UNION ALL``; both give the same rows. Every column a set groups by is never NULL,
+    so the first one not NULL is the row's item.
     """
-    start, end = month_range(month, city.timezone)
+    start, end = month_range(month, zone)
+    conditions = [Redemption.status == RedemptionStatus.RECORDED.value, _within(Redemption.occurred_at, start, end)]
+    if partner_id is not None:
+        conditions.append(Redemption.partner_id == partner_id)
     rows = (
         select(
             Redemption.partner_id.label("partner_id"),
             Redemption.benefit_id.label("benefit_id"),
             Redemption.location_id.label("location_id"),
-            month_week(month, city.timezone).label("week"),
+            month_week(month, zone).label("week"),
             Redemption.card_number.label("card"),
             Redemption.quantity.label("quantity"),
         )
-        .where(Redemption.status == RedemptionStatus.RECORDED.value, _within(Redemption.occurred_at, start, end))
+        .where(*conditions)
         .subquery("month_rows")
     )
     keys = {"benefit": rows.c.benefit_id, "location": rows.c.location_id, "week": rows.c.week}
@@ -460,7 +473,7 @@ def partner_month_recount(session: Session, city: City, month: dt.date) -> Recou
             *counts,
         )
 
-    if is_postgresql(session):
+    if is_postgresql(session) if grouping_sets is None else grouping_sets:
         # GROUPING(benefit, location, week): one bit per column, the first the highest, set when the set leaves the
         # column out.
         sets = func.grouping(*keys.values())
@@ -481,9 +494,13 @@ def partner_month_recount(session: Session, city: City, month: dt.date) -> Recou
     return union_all(*parts, total)
 
 
-def partner_month_reasons_recount(city: City, month: dt.date) -> Recount:
-    """The rows of ``StatsPartnerMonthReasons`` for ``month``, counted from the verification events."""
-    start, end = month_range(month, city.timezone)
+def partner_month_reasons_recount(zone: ZoneInfo, month: dt.date, partner_id: uuid.UUID | None = None) -> Recount:
+    """The rows of ``StatsPartnerMonthReasons`` for ``month`` (of one partner, or all), from the verification
+    events."""
+    start, end = month_range(month, zone)
+    conditions = [_within(VerificationEvent.at, start, end)]
+    if partner_id is not None:
+        conditions.append(VerificationEvent.partner_id == partner_id)
     return (
         select(
             literal(month, Date).label("month"),
@@ -491,7 +508,7 @@ def partner_month_reasons_recount(city: City, month: dt.date) -> Recount:
             VerificationEvent.reason,
             func.count().label("verifications"),
         )
-        .where(_within(VerificationEvent.at, start, end))
+        .where(*conditions)
         .group_by(VerificationEvent.partner_id, VerificationEvent.reason)
     )
 
@@ -499,9 +516,9 @@ def partner_month_reasons_recount(city: City, month: dt.date) -> Recount:
 def _rebuild_partner_month(session: Session, city: City, month: dt.date, now: dt.datetime) -> None:
     session.execute(delete(StatsPartnerMonths).where(StatsPartnerMonths.month == month))
     session.execute(delete(StatsPartnerMonthReasons).where(StatsPartnerMonthReasons.month == month))
-    recount = partner_month_recount(session, city, month)
+    recount = partner_month_recount(session, city.timezone, month)
     session.execute(insert(StatsPartnerMonths).from_select([c.name for c in recount.selected_columns], recount))
-    reasons = partner_month_reasons_recount(city, month)
+    reasons = partner_month_reasons_recount(city.timezone, month)
     session.execute(insert(StatsPartnerMonthReasons).from_select([c.name for c in reasons.selected_columns], reasons))
     build = session.get(StatsPartnerMonthBuild, month)
     if build is None:
