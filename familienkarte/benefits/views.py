@@ -100,10 +100,10 @@ class BenefitCard:
     category_label: str
     kind: str
     offer: str
-    who: list[str]
-    when: list[str]
+    who: tuple[str, ...]
+    when: tuple[str, ...]
     limit: str | None
-    locations: list[LocationLine]
+    locations: tuple[LocationLine, ...]
 
 
 def benefit_card(
@@ -137,15 +137,17 @@ def benefit_card(
         category_label=i18n.gettext(CATEGORIES.get(category, N_("Other"))),
         kind=str(fields.get("kind") or BenefitKind.OTHER.value),
         offer=offer_line(str(fields.get("kind") or ""), fields.get("value")),
-        who=who_line(
-            int(fields.get("min_children") or 0),
-            fields.get("child_age_min"),
-            fields.get("child_age_max"),
-            bool(fields.get("requires_entitlement")),
+        who=tuple(
+            who_line(
+                int(fields.get("min_children") or 0),
+                fields.get("child_age_min"),
+                fields.get("child_age_max"),
+                bool(fields.get("requires_entitlement")),
+            )
         ),
-        when=when_line(
-            int(fields.get("weekdays") or ALL_WEEKDAYS), fields.get("valid_from"), fields.get("valid_until")
+        when=tuple(
+            when_line(int(fields.get("weekdays") or ALL_WEEKDAYS), fields.get("valid_from"), fields.get("valid_until"))
         ),
         limit=limit,
-        locations=list(locations),
+        locations=tuple(locations),
     )

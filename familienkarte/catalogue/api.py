@@ -108,8 +108,8 @@ class BenefitRead(msgspec.Struct, kw_only=True):
             title=TextRead.of(card.title),
             description=TextRead.of(card.description),
             conditions=TextRead.of(card.conditions),
-            who=card.who,
-            when=card.when,
+            who=list(card.who),
+            when=list(card.when),
             limit=card.limit,
             locations=[
                 LocationRead(id=line.id, name=line.name, address=line.address, district=line.district)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from familienkarte import i18n
 from familienkarte.benefits.rules import LocalText
+from familienkarte.benefits.views import BenefitCard
 from familienkarte.template_gettext import install_gettext
 from familienkarte.web.context import offered_locales as locales_offered
 from familienkarte.web.maps import map_config
@@ -21,6 +22,9 @@ from familienkarte.web.maps import map_config
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATE_DIRS = [ROOT / "familienkarte" / "templates", ROOT / "partner_portal" / "templates"]
 DISPLAY_TZ = ZoneInfo("Europe/Berlin")
+# The template whose ``benefit_card`` macro draws a benefit, and how many drawn cards a process keeps at most.
+CARD_TEMPLATE: Final = "benefits/_card.html"
+CARDS_KEPT: Final = 4_096
 
 
 def _local(value: dt.datetime) -> dt.datetime:
@@ -64,6 +68,31 @@ def local_text(text: LocalText) -> Markup:
     )
 
 
+class CardDrawer:
+    """``benefit_card(card)`` in every template: the card macro's HTML, kept per language and card.
+
+    The finder and the catalogue show up to 40 cards a page, and drawing them was most of such a page's time (each
+    card a macro call with a dozen escaped outputs). The HTML is a function of the card (a frozen ``BenefitCard``,
+    compared by its whole content, so a changed text or location is a new card), the language of its labels and
+    the template itself (a template edited while the demo runs is a new one): all three are the key, so a kept
+    card is never stale. When ``CARDS_KEPT`` are kept, they are dropped and kept anew."""
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._kept: dict[tuple[Any, str, BenefitCard], Markup] = {}
+
+    def __call__(self, card: BenefitCard) -> Markup:
+        template = self._env.get_template(CARD_TEMPLATE)
+        key = (template, i18n.current_locale(), card)
+        html = self._kept.get(key)
+        if html is None:
+            html = template.module.benefit_card(card)  # type: ignore[attr-defined]
+            if len(self._kept) >= CARDS_KEPT:
+                self._kept.clear()
+            self._kept[key] = html
+        return html
+
+
 def offered_locales(request: Any) -> tuple[str, ...]:
     """The languages this page's switcher lists (the partner portal and the staff area offer fewer)."""
     return locales_offered(request.scope)
@@ -96,6 +125,7 @@ def make_environment(*, reload: bool = False) -> Environment:
         local_text=local_text,
         map_config=map_config,
     )
+    env.globals["benefit_card"] = CardDrawer(env)
     env.filters["datetime"] = lambda v, fmt="medium": i18n.format_datetime(_local(v), fmt) if v else ""
     env.filters["ltr"] = ltr
     env.filters["date"] = lambda v, fmt="medium": i18n.format_date(v, fmt) if v else ""
