@@ -51,11 +51,16 @@ class Family:
 
 def issue_family_card(db: Callable[[], Session], make_user: Any, **changes: str) -> Family:
     """A household of two adults applies and is approved today: its card and the adults' family users."""
+    return approved_family_card(db, make_user, KOELN.today(), **changes)
+
+
+def approved_family_card(db: Callable[[], Session], make_user: Any, approved: dt.date, **changes: str) -> Family:
+    """A household of two adults applies and is approved on ``approved``: its card and the adults' users."""
     received = submit(db, form(locale="de", **changes))
     caseworker = principal_for_user(make_user(Role.CASEWORKER))
     with db() as s, s.begin():
         card = services.approve_application(
-            s, KOELN, caseworker, received.application_id, base_url=BASE_URL, today=KOELN.today()
+            s, KOELN, caseworker, received.application_id, base_url=BASE_URL, today=approved
         )
         card_id = card.id
     with db() as s:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from familienkarte.redemptions.models import VerificationEvent
 from familienkarte.settings import Settings
 from tests.helpers import bearer, sign_in_as
 from tests.integration.test_applications import KOELN
-from tests.integration.test_card_credentials import SECRET, Family, Phone, activate, issue_family_card, now
+from tests.integration.test_card_credentials import SECRET, Family, Phone, activate, approved_family_card, now
 from tests.integration.test_catalogue import add_benefit, add_location, add_partner
 
 
@@ -52,7 +53,9 @@ class Till:
 
 
 def make_till(db: Callable[[], Session], make_user: Any, family: Family | None = None) -> Till:
-    family = family or issue_family_card(db, make_user)
+    # Approved a week ago: a till meets cards already in use, and a sale made just before the city's
+    # midnight must not fall before the card's first day.
+    family = family or approved_family_card(db, make_user, KOELN.today() - dt.timedelta(days=7))
     with db() as s, s.begin():
         partner = add_partner(s, "Zoo Köln")
         here, there = add_location(s, partner), add_location(s, partner)
