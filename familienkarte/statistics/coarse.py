@@ -4,8 +4,10 @@ Both are built from the day tables (``StatsRedemptions``, ``StatsVerifications``
 the transaction that rebuilds the days, and never incremented:
 
 - The area tables (``StatsRedemptionsArea``, ``StatsVerificationsArea``): a day's rows per category (or reason)
-  and district, rebuilt with the day. The dashboard's totals, time series and breakdowns read them when no partner
-  is chosen (with a partner, the day table's rows of that partner are few).
+  and district, rebuilt with the day, and the same per week (``StatsRedemptionsAreaWeeks``,
+  ``StatsVerificationsAreaWeeks``), rebuilt from them with the day's week. The dashboard's totals, time series and
+  breakdowns read a range's whole weeks from the week rows and its other days from the day rows (``area_rows``)
+  when no partner is chosen (with a partner, the day table's rows of that partner are few).
 - The week tables (``StatsBenefitWeeks``, ``StatsPartnerFraudWeeks``): per key (benefit, partner, category,
   district; or partner, district) the running total up to the end of every week, Monday to Sunday, from the key's
   first week with facts to the last week of the day table. The total of the whole weeks of a range is the
@@ -28,6 +30,16 @@ it lives in the same transaction as the day's rows, and the nightly reconciliati
 days from the day tables (``week_recount``; a wrong running total carries into every later week, the recent ones
 included) and repairs a difference with ``rewrite_weeks``, which writes every row from a week on afresh.
 
+The kept largest week totals (``StatsWeekTops``, ``rebuild_tops``): per week, list (benefits and partners by
+redemptions, partners by flagged verifications) and scope (no filter, a category, a district), the ``TOPS_KEPT``
+groups with the largest totals of the week, from the week tables' differences of two running totals, rewritten for
+the weeks whose totals changed in the same transaction. The top lists read their candidates there first
+(``_top_candidates``, a threshold algorithm over the range's weeks): a few hundred rows instead of the running
+totals of every key. The exact figures of the candidates are then the difference of two running totals for the
+whole weeks plus the edge days from the day table; an edge with fewer days of its week with facts outside the range
+than inside is read as its whole week less those days (``exact_of``): the range up to today reads no day rows for
+its last week.
+
 A location without a district has ``NO_DISTRICT_KEY`` in these tables (a key column cannot be NULL).
 
 The retention deletes raw facts of old days but keeps their day rows, so the coarse tables built from them stay
@@ -39,10 +51,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Final
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    CompoundSelect,
     Date,
     FromClause,
     Select,
@@ -62,16 +77,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from familienkarte.benefits.models import Benefit
 from familienkarte.credentials.fk1 import Reason
 from familienkarte.db import is_postgresql
 from familienkarte.statistics.models import (
+    ANY_SCOPE,
     NO_DISTRICT_KEY,
     StatsBenefitWeeks,
     StatsPartnerFraudWeeks,
     StatsRedemptions,
     StatsRedemptionsArea,
+    StatsRedemptionsAreaWeeks,
     StatsVerifications,
     StatsVerificationsArea,
+    StatsVerificationsAreaWeeks,
+    StatsWeekTops,
 )
 
 WEEK: Final = dt.timedelta(days=7)
@@ -107,6 +127,8 @@ class AreaTable:
     source: Any
     by: str
     measures: tuple[str, ...]
+    # The same added up per week (``week``: its Monday).
+    weeks: Any
 
     def recount(self, rows: FromClause) -> Select[Any]:
         """``rows`` (with the columns of the day table) added up as the area table keeps them."""
@@ -119,8 +141,12 @@ class AreaTable:
         ).group_by(rows.c.day, rows.c[self.by], district)
 
 
-REDEMPTIONS_AREA: Final = AreaTable(StatsRedemptionsArea, StatsRedemptions, "category", ("redemptions", "quantity"))
-VERIFICATIONS_AREA: Final = AreaTable(StatsVerificationsArea, StatsVerifications, "reason", ("verifications",))
+REDEMPTIONS_AREA: Final = AreaTable(
+    StatsRedemptionsArea, StatsRedemptions, "category", ("redemptions", "quantity"), StatsRedemptionsAreaWeeks
+)
+VERIFICATIONS_AREA: Final = AreaTable(
+    StatsVerificationsArea, StatsVerifications, "reason", ("verifications",), StatsVerificationsAreaWeeks
+)
 AREA_TABLES: Final = (REDEMPTIONS_AREA, VERIFICATIONS_AREA)
 
 
@@ -129,13 +155,91 @@ def _insert_area(session: Session, spec: AreaTable, rows: FromClause) -> None:
     session.execute(insert(spec.table).from_select([column.name for column in query.selected_columns], query))
 
 
+def _area_weeks_of(session: Session, spec: AreaTable, rows: FromClause) -> Select[Any]:
+    """``rows`` (with the columns of the area table) added up per week, as the area weeks table keeps them."""
+    week = week_start(session, rows.c.day)
+    return select(
+        week.label("week"),
+        rows.c[spec.by],
+        rows.c.district,
+        *(func.sum(rows.c[name]).label(name) for name in spec.measures),
+    ).group_by(week, rows.c[spec.by], rows.c.district)
+
+
+def _rebuild_area_weeks(session: Session, spec: AreaTable, first: dt.date | None, last: dt.date | None) -> None:
+    """The area weeks rows of the weeks ``first`` to ``last`` (Mondays; None: every week) again from the area
+    table (its rows of those weeks written right before)."""
+    weeks: Any = spec.weeks.__table__
+    days: Any = spec.table.__table__
+    removed, counted = [], []
+    if first is not None:
+        removed.append(weeks.c.week >= first)
+        counted.append(days.c.day >= first)
+    if last is not None:
+        removed.append(weeks.c.week <= last)
+        counted.append(days.c.day < last + WEEK)
+    session.execute(delete(weeks).where(*removed))
+    query = _area_weeks_of(session, spec, select(days).where(*counted).subquery("area_days"))
+    session.execute(insert(weeks).from_select([column.name for column in query.selected_columns], query))
+
+
 def rebuild_area_days(session: Session, first: dt.date, last: dt.date) -> None:
     """The area rows of the days ``first`` to ``last`` again from their rows in the day tables (rebuilt right
-    before)."""
+    before), and the area weeks rows of their weeks."""
     for spec in AREA_TABLES:
         session.execute(delete(spec.table).where(spec.table.day >= first, spec.table.day <= last))
         rows = select(spec.source).where(spec.source.day >= first, spec.source.day <= last)
         _insert_area(session, spec, rows.subquery())
+        _rebuild_area_weeks(session, spec, monday(first), monday(last))
+
+
+def build_area_weeks(session: Session) -> None:
+    """Every area weeks row from the area tables as they stand (a new table, filled for the days built before)."""
+    for spec in AREA_TABLES:
+        _rebuild_area_weeks(session, spec, None, None)
+
+
+def area_week_recount(session: Session, spec: AreaTable, week: dt.date) -> Select[Any]:
+    """The area weeks rows of ``week`` counted afresh from the day table (the reconciliation's recount)."""
+    days = select(spec.source).where(spec.source.day >= week, spec.source.day < week + WEEK).subquery("days")
+    return _area_weeks_of(session, spec, spec.recount(days).subquery("area_days"))
+
+
+def stored_area_week(spec: AreaTable, week: dt.date) -> Select[Any]:
+    table = spec.weeks.__table__
+    return select(table).where(table.c.week == week)
+
+
+def area_rows(
+    session: Session, spec: AreaTable, start: dt.date, end: dt.date, equal: dict[str, str], *, weeks: bool = True
+) -> FromClause:
+    """Rows (day, ``by``, district, measures) that add up to the area figures of ``start`` to ``end`` where the
+    columns ``equal`` name hold their values: the area weeks rows of the range's whole weeks (``day``: the week's
+    Monday) and the area rows of its other days; with ``weeks`` False, the area rows of every day."""
+    days: Any = spec.table.__table__
+    names = ("day", spec.by, "district", *spec.measures)
+
+    def matching(table: Any) -> list[ColumnElement[bool]]:
+        return [table.c[name] == value for name, value in equal.items()]
+
+    parts = split(start, end) if weeks else None
+    if parts is None:
+        return (
+            select(*(days.c[name] for name in names))
+            .where(days.c.day >= start, days.c.day <= end, *matching(days))
+            .subquery("area_rows")
+        )
+    table: Any = spec.weeks.__table__
+    whole = [
+        select(table.c.week.label("day"), *(table.c[name] for name in names[1:])).where(
+            table.c.week > parts.inner[0], table.c.week <= parts.inner[1], *matching(table)
+        )
+    ]
+    if parts.edges:
+        whole.append(
+            select(*(days.c[name] for name in names)).where(_on_days(days.c.day, parts.edges), *matching(days))
+        )
+    return union_all(*whole).subquery("area_rows")
 
 
 # --- the week tables ---
@@ -218,7 +322,7 @@ def _week_grid(session: Session, first: dt.date, last: dt.date) -> Any:
     return grid.union_all(select(_next_week(session, grid.c.week)).where(grid.c.week < _date(session, last)))
 
 
-def _rebuild_week_table(session: Session, spec: WeekTable, first_week: dt.date) -> None:
+def _rebuild_week_table(session: Session, spec: WeekTable, first_week: dt.date, *, tops: bool = True) -> None:
     table: Any = spec.table.__table__
     final_day = last_day(session, spec)
     final = monday(final_day) if final_day is not None else None
@@ -226,6 +330,8 @@ def _rebuild_week_table(session: Session, spec: WeekTable, first_week: dt.date) 
     start = first_week if stored is None else min(first_week, stored + WEEK)
     cut = start if final is None else min(start, final + WEEK)
     session.execute(delete(table).where(table.c.week >= cut))
+    if tops:
+        _delete_tops(session, spec, cut)
     if final is None or start > final:
         return
     source: Any = spec.source.__table__
@@ -276,13 +382,18 @@ def _rebuild_week_table(session: Session, spec: WeekTable, first_week: dt.date) 
         .outerjoin(base, same_key(base))
     )
     session.execute(insert(table).from_select(["week", *spec.keys, *spec.measures], query))
+    if tops:
+        rebuild_tops(session, spec, start, final)
 
 
 def rewrite_weeks(session: Session, first_day: dt.date) -> None:
     """Every running total of ``first_day``'s week and of every later one written afresh from the day tables (the
-    repair of the reconciliation: it does not trust the stored rows of those weeks)."""
+    repair of the reconciliation: it does not trust the stored rows of those weeks), and the area weeks rows of
+    those weeks."""
     for spec in WEEK_TABLES:
         _rebuild_week_table(session, spec, monday(first_day))
+    for area in AREA_TABLES:
+        _rebuild_area_weeks(session, area, monday(first_day), None)
 
 
 def _same_key(spec: WeekTable, one: Any, other: Any) -> ColumnElement[bool]:
@@ -363,6 +474,7 @@ def _update_week_table(session: Session, spec: WeekTable, weeks: Sequence[dt.dat
     final_day = last_day(session, spec)
     if final_day is None:
         session.execute(delete(spec.table))
+        _delete_tops(session, spec)
         return
     final = monday(final_day)
     # Weeks after the stored ones are built below; weeks after the day table's last one are deleted there.
@@ -373,6 +485,8 @@ def _update_week_table(session: Session, spec: WeekTable, weeks: Sequence[dt.dat
         return
     for week in changed:
         _add_week_difference(session, spec, week, stored)
+        # Only the week's own totals changed (every later running total by the same difference).
+        rebuild_tops(session, spec, week, week)
     # The weeks after the last stored one (from its rows), or none after the day table's last week.
     _rebuild_week_table(session, spec, stored + WEEK)
 
@@ -412,9 +526,9 @@ def stored_week(spec: WeekTable, week: dt.date) -> Select[Any]:
     return select(table).where(table.c.week == week)
 
 
-def rebuild_all(session: Session, days: Sequence[dt.date] = ()) -> None:
+def rebuild_all(session: Session, days: Sequence[dt.date] = (), *, newer: bool = True) -> None:
     """Every coarse row again from the day tables (``days``: only those days' area rows and the weeks from the
-    first of them)."""
+    first of them; ``newer`` False: only the tables of revision 0014, for a schema without the later ones)."""
     if days:
         for day in sorted(set(days)):
             rebuild_area_days(session, day, day)
@@ -423,11 +537,169 @@ def rebuild_all(session: Session, days: Sequence[dt.date] = ()) -> None:
     for area in AREA_TABLES:
         session.execute(delete(area.table))
         _insert_area(session, area, area.source.__table__)
+        if newer:
+            _rebuild_area_weeks(session, area, None, None)
     for spec in WEEK_TABLES:
         session.execute(delete(spec.table))
+        if newer:
+            _delete_tops(session, spec)
         first = _as_date(session.scalar(select(func.min(spec.source.day))))
         if first is not None:
-            _rebuild_week_table(session, spec, monday(first))
+            _rebuild_week_table(session, spec, monday(first), tops=newer)
+
+
+# --- the largest week totals ---
+
+# Groups kept per week, list and scope in ``StatsWeekTops``. The dashboard's lists (10 and 20 long) find their
+# candidates there when the kept groups of the range's weeks settle them (``_top_candidates``), else they scan the
+# week tables' bounds.
+TOPS_KEPT: Final = 50
+
+
+@dataclass(frozen=True)
+class Board:
+    """A list of ``StatsWeekTops``: its week table, the key column it ranks (``group``), and the scopes it is kept
+    for (each the key columns a list is narrowed by; () for none)."""
+
+    name: str
+    spec: WeekTable
+    group: str
+    scopes: tuple[tuple[str, ...], ...]
+
+    def scope_of(self, category: str | None, district: str | None) -> tuple[str, ...] | None:
+        """The scope of a list narrowed to ``category`` and ``district`` (None: either); None if not kept."""
+        scope = tuple(name for name, value in (("category", category), ("district", district)) if value is not None)
+        return scope if scope in self.scopes else None
+
+
+# Lists narrowed to a category and a district at once are not kept: their keys are few, the bounds of each are
+# read instead (and the ranking of so many small lists cost a day's rebuild more than the others together).
+BENEFITS_BOARD: Final = Board("benefits", BENEFIT_WEEKS, "benefit_id", ((), ("category",), ("district",)))
+PARTNERS_BOARD: Final = Board("partners", BENEFIT_WEEKS, "partner_id", ((), ("category",), ("district",)))
+FRAUD_BOARD: Final = Board("fraud", PARTNER_WEEKS, "partner_id", ((), ("district",)))
+BOARDS: Final = (BENEFITS_BOARD, PARTNERS_BOARD, FRAUD_BOARD)
+
+
+def _boards_of(spec: WeekTable) -> list[Board]:
+    return [board for board in BOARDS if board.spec is spec]
+
+
+def _ranked_measure(spec: WeekTable, columns: Any) -> ColumnElement[Any]:
+    """What the week table's lists rank, over its running totals: redemptions, or the flagged verifications."""
+    if spec is PARTNER_WEEKS:
+        flagged: ColumnElement[Any] = (
+            columns.cum_stale + columns.cum_revoked + columns.cum_bad_signature + columns.cum_bad_proof
+        )
+        return flagged
+    redemptions: ColumnElement[Any] = columns.cum_redemptions
+    return redemptions
+
+
+def _previous_week(session: Session, week: Any) -> ColumnElement[Any]:
+    if is_postgresql(session):
+        return cast(week - literal(7), Date)
+    return type_coerce(func.date(week, "-7 days"), Date)
+
+
+def _stored_week_totals(session: Session, spec: WeekTable, first: dt.date, last: dt.date) -> Any:
+    """Per key and week from ``first`` to ``last``: the week's total of the ranked measure (the week's running
+    total less the week before's)."""
+    table: Any = spec.table.__table__
+    now, before = table.alias("now"), table.alias("before")
+    value = _ranked_measure(spec, now.c) - func.coalesce(_ranked_measure(spec, before.c), 0)
+    return (
+        select(now.c.week, *(now.c[name] for name in spec.keys), value.label("value"))
+        .outerjoin(before, and_(before.c.week == _previous_week(session, now.c.week), _same_key(spec, before, now)))
+        .where(now.c.week >= _date(session, first), now.c.week <= _date(session, last))
+        # Read once per list and scope: a CTE, computed once.
+        .cte("week_totals")
+    )
+
+
+def _counted_week_totals(session: Session, spec: WeekTable, week: dt.date) -> Any:
+    """The same for one week, counted from the day table (the reconciliation's recount)."""
+    source: Any = spec.source.__table__
+    # The ranked measure over the day table's columns that add up to the running totals.
+    measure = _ranked_measure(spec, SimpleNamespace(**dict(zip(spec.measures, spec.measure_columns(), strict=True))))
+    keys = spec.key_columns()
+    return (
+        select(_date(session, week).label("week"), *keys, func.sum(measure).label("value"))
+        .where(source.c.day >= week, source.c.day < week + WEEK)
+        .group_by(*(key.element for key in keys))
+        .cte("week_totals")
+    )
+
+
+def _tops_query(boards: Sequence[Board], totals: Any) -> CompoundSelect[Any]:
+    """The rows of ``StatsWeekTops`` for ``boards`` from per key week totals: each scope's groups added up, the
+    ``TOPS_KEPT`` largest (ties by id) of every week, list and scope.
+
+    Each scope is ranked on its own, over its own key columns only: one ranking of all of them sorted every row by
+    the list's name and the scope's texts as well, which took most of the time."""
+    parts = []
+    names = ("board", "week", "category", "district", "group_id", "value")
+    for board in boards:
+        group = totals.c[board.group]
+        for scope in board.scopes:
+            keys = [totals.c.week, *(totals.c[name] for name in scope)]
+            # An integer, not PostgreSQL's numeric sum: the ranking sorts by it.
+            value = cast(func.sum(totals.c.value), BigInteger)
+            place = func.row_number().over(partition_by=keys, order_by=[value.desc(), group])
+            ranked = (
+                select(
+                    literal(board.name).label("board"),
+                    totals.c.week,
+                    (totals.c.category if "category" in scope else literal(ANY_SCOPE)).label("category"),
+                    (totals.c.district if "district" in scope else literal(ANY_SCOPE)).label("district"),
+                    group.label("group_id"),
+                    value.label("value"),
+                    place.label("place"),
+                )
+                .group_by(*keys, group)
+                .having(value > 0)
+                .subquery()
+            )
+            parts.append(select(*(ranked.c[name] for name in names)).where(ranked.c.place <= TOPS_KEPT))
+    return union_all(*parts)
+
+
+def _delete_tops(session: Session, spec: WeekTable, first: dt.date | None = None, last: dt.date | None = None) -> None:
+    table: Any = StatsWeekTops.__table__
+    conditions = [table.c.board.in_([board.name for board in _boards_of(spec)])]
+    if first is not None:
+        conditions.append(table.c.week >= first)
+    if last is not None:
+        conditions.append(table.c.week <= last)
+    session.execute(delete(table).where(*conditions))
+
+
+def rebuild_tops(session: Session, spec: WeekTable, first: dt.date, last: dt.date) -> None:
+    """The kept largest week totals of the week table's lists for the weeks ``first`` to ``last`` again from its
+    running totals (written right before, in this transaction)."""
+    _delete_tops(session, spec, first, last)
+    query = _tops_query(_boards_of(spec), _stored_week_totals(session, spec, first, last))
+    session.execute(insert(StatsWeekTops).from_select(list(query.selected_columns.keys()), query))
+
+
+def build_tops(session: Session) -> None:
+    """Every kept largest week total from the week tables as they stand (a new table, filled for the weeks built
+    before it)."""
+    for spec in WEEK_TABLES:
+        table: Any = spec.table.__table__
+        first, last = session.execute(select(func.min(table.c.week), func.max(table.c.week))).one()
+        _delete_tops(session, spec)
+        if first is not None:
+            rebuild_tops(session, spec, _as_date(first) or first, _as_date(last) or last)
+
+
+def tops_recount(session: Session, spec: WeekTable, week: dt.date) -> CompoundSelect[Any]:
+    """The kept largest week totals of ``week`` counted afresh from the day table."""
+    return _tops_query(_boards_of(spec), _counted_week_totals(session, spec, week))
+
+
+def stored_tops(spec: WeekTable, week: dt.date) -> Select[Any]:
+    table = StatsWeekTops.__table__
+    return select(table).where(table.c.week == week, table.c.board.in_([board.name for board in _boards_of(spec)]))
 
 
 # --- exact top lists by bounds ---
@@ -467,11 +739,13 @@ def split(start: dt.date, end: dt.date) -> Split | None:
 @dataclass(frozen=True)
 class Bounds:
     """The weeks of a ``Split`` clamped to the last week stored: a week table has no rows after it, and the running
-    totals of later weeks are those of the last."""
+    totals of later weeks are those of the last. ``stored``: that week; ``final``: the day table's last day."""
 
     inner: tuple[dt.date, dt.date]
     outer: tuple[dt.date, dt.date]
     edges: tuple[tuple[dt.date, dt.date], ...]
+    stored: dt.date
+    final: dt.date
 
     @property
     def weeks(self) -> set[dt.date]:
@@ -480,14 +754,57 @@ class Bounds:
 
 def bounds_of(session: Session, spec: WeekTable, start: dt.date, end: dt.date) -> Bounds | None:
     parts = split(start, end)
-    stored = last_week(session, spec)
-    if parts is None or stored is None:
+    if parts is None:
+        return None
+    # The last week stored and the day table's last day, in one round trip.
+    weeks = select(func.max(spec.table.week)).scalar_subquery()
+    days = select(func.max(spec.source.day)).scalar_subquery()
+    found = session.execute(select(weeks, days)).one()
+    stored, final = _as_date(found[0]), _as_date(found[1])
+    if stored is None or final is None:
         return None
 
     def clamp(pair: tuple[dt.date, dt.date]) -> tuple[dt.date, dt.date]:
         return min(pair[0], stored), min(pair[1], stored)
 
-    return Bounds(clamp(parts.inner), clamp(parts.outer), parts.edges)
+    return Bounds(clamp(parts.inner), clamp(parts.outer), parts.edges, stored, final)
+
+
+@dataclass(frozen=True)
+class Exact:
+    """How a range's exact figures are read: the difference of the running totals of ``pair``, plus the day rows
+    of the days ``plus``, less those of the days ``minus`` (inclusive ranges)."""
+
+    pair: tuple[dt.date, dt.date]
+    plus: tuple[tuple[dt.date, dt.date], ...]
+    minus: tuple[tuple[dt.date, dt.date], ...]
+
+
+def _length(days: tuple[dt.date, dt.date]) -> int:
+    return (days[1] - days[0]).days + 1
+
+
+def exact_of(bounds: Bounds) -> Exact:
+    """The whole weeks inside the range from the running totals; each edge from the day rows of its days, or, when
+    fewer days of its week with facts lie outside the range than inside, as its whole week less those days. The
+    range up to today is the common case: the days of its last week after today have no facts yet, and the edge
+    is its week's running total alone."""
+    low, high = bounds.inner
+    plus: list[tuple[dt.date, dt.date]] = []
+    minus: list[tuple[dt.date, dt.date]] = []
+    for first, last in bounds.edges:
+        week = monday(first)
+        others = [(week, first - DAY), (last + DAY, week + WEEK - DAY)]
+        with_facts = [(one, min(other, bounds.final)) for one, other in others if one <= min(other, bounds.final)]
+        if sum(map(_length, with_facts)) >= _length((first, last)):
+            plus.append((first, last))
+            continue
+        minus += with_facts
+        if week <= low:
+            low = week - WEEK
+        else:
+            high = week
+    return Exact((min(low, bounds.stored), min(high, bounds.stored)), tuple(plus), tuple(minus))
 
 
 def _difference(week: Any, value: Any, pair: tuple[dt.date, dt.date]) -> ColumnElement[Any]:
@@ -530,8 +847,73 @@ def _candidates(
     return None if len(ids) > MAX_CANDIDATES else ids
 
 
-def _edge_days(day: Any, bounds: Bounds) -> ColumnElement[bool]:
-    return or_(*(and_(day >= first, day <= last) for first, last in bounds.edges))
+def _weeks_between(pair: tuple[dt.date, dt.date]) -> list[dt.date]:
+    """The weeks whose totals make up the difference of the running totals of ``pair``: after the first, up to
+    the second."""
+    weeks, week = [], pair[0] + WEEK
+    while week <= pair[1]:
+        weeks.append(week)
+        week += WEEK
+    return weeks
+
+
+def _top_candidates(
+    session: Session,
+    board: Board,
+    bounds: Bounds,
+    exact: Exact,
+    category: str | None,
+    district: str | None,
+    limit: int,
+) -> list[Any] | None:
+    """The groups that can be among the ``limit`` largest, from the kept largest week totals of the range's
+    weeks alone (a threshold algorithm); None when those do not settle it.
+
+    A group not kept in a week's list has at most the list's smallest kept total there (nothing, when the list
+    holds fewer than ``TOPS_KEPT``): a group kept in none has at most the sum of these over the weeks that cover
+    the range. A kept group has at least its kept totals of the weeks counted whole in the range's figure
+    (``exact``, see ``exact_of``: its whole weeks, and the week of an edge with no days with facts outside it). When the
+    ``limit``-th largest of these lower bounds exceeds that sum, no group outside the lists can reach the top, and
+    the candidates are the kept groups whose upper bound reaches it."""
+    if board.scope_of(category, district) is None:
+        return None
+    outer = _weeks_between(bounds.outer)
+    inner = set(_weeks_between(exact.pair)) - {monday(first) for first, _last in exact.minus}
+    if not outer:
+        return []
+    tops = StatsWeekTops
+    rows = session.execute(
+        select(tops.week, tops.group_id, tops.value).where(
+            tops.board == board.name,
+            tops.week.in_(outer),
+            tops.category == (ANY_SCOPE if category is None else category),
+            tops.district == (ANY_SCOPE if district is None else district),
+        )
+    )
+    kept = [(_as_date(week) or week, group, int(value)) for week, group, value in rows]
+    counts: dict[dt.date, int] = dict.fromkeys(outer, 0)
+    smallest: dict[dt.date, int] = {}
+    for week, _group, value in kept:
+        counts[week] += 1
+        smallest[week] = min(value, smallest.get(week, value))
+    floors = {week: smallest[week] if count >= TOPS_KEPT else 0 for week, count in counts.items()}
+    outside = sum(floors.values())
+    # Per group: its kept totals of the weeks counted whole (lower bound); its kept totals less the floors of the
+    # weeks it is kept in, so that the upper bound is that plus the floors of every week.
+    lower: dict[Any, int] = {}
+    above: dict[Any, int] = {}
+    for week, group, value in kept:
+        lower[group] = lower.get(group, 0) + (value if week in inner else 0)
+        above[group] = above.get(group, 0) + value - floors[week]
+    lowers = sorted(lower.values(), reverse=True)
+    threshold = lowers[limit - 1] if len(lowers) >= max(limit, 1) else 0
+    if outside > 0 and threshold <= outside:
+        return None
+    return [group for group, extra in above.items() if outside + extra >= threshold]
+
+
+def _on_days(day: Any, ranges: Sequence[tuple[dt.date, dt.date]]) -> ColumnElement[bool]:
+    return or_(*(and_(day >= first, day <= last) for first, last in ranges))
 
 
 def redemption_rows(
@@ -559,23 +941,32 @@ def redemption_rows(
         week_conditions.append(weeks.district == district)
         day_conditions.append(days.district == district)
     group = getattr(weeks, by)
-    ids = _candidates(session, group, weeks.week, weeks.cum_redemptions, bounds, week_conditions, limit)
+    board = BENEFITS_BOARD if by == "benefit_id" else PARTNERS_BOARD
+    exact = exact_of(bounds)
+    ids = _top_candidates(session, board, bounds, exact, category, district, limit)
+    if ids is None:
+        ids = _candidates(session, group, weeks.week, weeks.cum_redemptions, bounds, week_conditions, limit)
     if ids is None:
         return None
+    if by == "partner_id":
+        # The week table's key leads with the week and the benefit: the partners' rows are found by their
+        # benefits (a benefit belongs to one partner for good), not by reading every row of the weeks.
+        week_conditions.append(weeks.benefit_id.in_(select(Benefit.id).where(Benefit.partner_id.in_(ids))))
     parts = [
         select(
             weeks.benefit_id,
             weeks.partner_id,
-            _difference(weeks.week, weeks.cum_redemptions, bounds.inner).label("redemptions"),
-            _difference(weeks.week, weeks.cum_quantity, bounds.inner).label("quantity"),
-        ).where(weeks.week.in_(sorted(set(bounds.inner))), group.in_(ids), *week_conditions)
+            _difference(weeks.week, weeks.cum_redemptions, exact.pair).label("redemptions"),
+            _difference(weeks.week, weeks.cum_quantity, exact.pair).label("quantity"),
+        ).where(weeks.week.in_(sorted(set(exact.pair))), group.in_(ids), *week_conditions)
     ]
-    if bounds.edges:
-        parts.append(
-            select(days.benefit_id, days.partner_id, days.redemptions, days.quantity).where(
-                getattr(days, by).in_(ids), _edge_days(days.day, bounds), *day_conditions
+    for ranges, sign in ((exact.plus, 1), (exact.minus, -1)):
+        if ranges:
+            parts.append(
+                select(days.benefit_id, days.partner_id, sign * days.redemptions, sign * days.quantity).where(
+                    getattr(days, by).in_(ids), _on_days(days.day, ranges), *day_conditions
+                )
             )
-        )
     return union_all(*parts).subquery("counted_rows")
 
 
@@ -589,47 +980,59 @@ def fraud_rows(session: Session, start: dt.date, end: dt.date, district: str | N
         return None
     week_conditions = [] if district is None else [weeks.district == district]
     day_conditions = [] if district is None else [days.district == district]
-    flagged = weeks.cum_stale + weeks.cum_revoked + weeks.cum_bad_signature + weeks.cum_bad_proof
-    ids = _candidates(session, weeks.partner_id, weeks.week, flagged, bounds, week_conditions, limit)
+    flagged = _ranked_measure(PARTNER_WEEKS, weeks)
+    exact = exact_of(bounds)
+    ids = _top_candidates(session, FRAUD_BOARD, bounds, exact, None, district, limit)
+    if ids is None:
+        ids = _candidates(session, weeks.partner_id, weeks.week, flagged, bounds, week_conditions, limit)
     if ids is None:
         return None
     names = ("verifications", "stale", "revoked", "bad_signature", "bad_proof")
     parts = [
         select(
             weeks.partner_id,
-            *(_difference(weeks.week, getattr(weeks, f"cum_{name}"), bounds.inner).label(name) for name in names),
-        ).where(weeks.week.in_(sorted(set(bounds.inner))), weeks.partner_id.in_(ids), *week_conditions)
+            *(_difference(weeks.week, getattr(weeks, f"cum_{name}"), exact.pair).label(name) for name in names),
+        ).where(weeks.week.in_(sorted(set(exact.pair))), weeks.partner_id.in_(ids), *week_conditions)
     ]
-    if bounds.edges:
-        parts.append(
-            select(
-                days.partner_id,
-                days.verifications,
-                *(case((days.reason == reason, days.verifications), else_=0) for reason in FRAUD_MEASURES),
-            ).where(days.partner_id.in_(ids), _edge_days(days.day, bounds), *day_conditions)
-        )
+    for ranges, sign in ((exact.plus, 1), (exact.minus, -1)):
+        if ranges:
+            parts.append(
+                select(
+                    days.partner_id,
+                    sign * days.verifications,
+                    *(sign * case((days.reason == reason, days.verifications), else_=0) for reason in FRAUD_MEASURES),
+                ).where(days.partner_id.in_(ids), _on_days(days.day, ranges), *day_conditions)
+            )
     return union_all(*parts).subquery("counted_rows")
 
 
 __all__ = [
     "AREA_TABLES",
     "BENEFIT_WEEKS",
+    "BOARDS",
     "MAX_CANDIDATES",
     "PARTNER_WEEKS",
     "REDEMPTIONS_AREA",
+    "TOPS_KEPT",
     "VERIFICATIONS_AREA",
     "WEEK_TABLES",
     "AreaTable",
     "WeekTable",
+    "build_tops",
+    "exact_of",
     "fraud_rows",
     "monday",
     "rebuild_all",
     "rebuild_area_days",
+    "rebuild_tops",
     "rebuild_weeks",
     "redemption_rows",
     "rewrite_weeks",
     "split",
+    "stored_area_week",
+    "stored_tops",
     "stored_week",
+    "tops_recount",
     "week_recount",
     "week_start",
 ]

@@ -49,9 +49,7 @@ from familienkarte.statistics.models import (
     StatsCards,
     StatsFamilies,
     StatsRedemptions,
-    StatsRedemptionsArea,
     StatsVerifications,
-    StatsVerificationsArea,
 )
 
 # The default range: the last 30 days, today included.
@@ -264,37 +262,61 @@ def read_filters(session: Session, params: Mapping[str, Any], *, districts: Sequ
     return Filters(start=start, end=end, category=category, district=district, partner_id=partner_id)
 
 
-RedemptionTable = type[StatsRedemptions] | type[StatsRedemptionsArea]
-VerificationTable = type[StatsVerifications] | type[StatsVerificationsArea]
+def _area_equal(filters: Filters, *, category: bool) -> dict[str, str]:
+    equal = {}
+    if category and filters.category is not None:
+        equal["category"] = filters.category
+    if filters.district is not None:
+        equal["district"] = filters.district
+    return equal
 
 
-def _redemption_table(filters: Filters, fine: bool) -> RedemptionTable:
-    """The day table with a partner chosen (or ``fine``), else the much smaller area table."""
-    return StatsRedemptions if fine or filters.partner_id is not None else StatsRedemptionsArea
+def _redemption_source(session: Session, filters: Filters, fine: bool) -> FromClause:
+    """Rows (day, category, district, redemptions, quantity) that add up to the range's figures: the day table's
+    with a partner chosen (or ``fine``); else, for a range shown by weeks (``Filters.weekly``), the area weeks rows
+    for its whole weeks and the area rows for its other days, and for a shorter one the area rows of every day (its
+    few weeks did not pay for the second scan). A week's row has its Monday as ``day``; a location without a
+    district has None in the day table's rows and ``NO_DISTRICT_KEY`` in the area tables' rows."""
+    if fine or filters.partner_id is not None:
+        table = StatsRedemptions
+        columns = (table.day, table.category, table.district, table.redemptions, table.quantity)
+        return select(*columns).where(*redemption_filters(filters)).subquery("counted_rows")
+    equal = _area_equal(filters, category=True)
+    spec = coarse.REDEMPTIONS_AREA
+    return coarse.area_rows(session, spec, filters.start, filters.end, equal, weeks=filters.weekly)
 
 
-def _verification_table(filters: Filters, fine: bool) -> VerificationTable:
-    return StatsVerifications if fine or filters.partner_id is not None else StatsVerificationsArea
+def _verification_source(session: Session, filters: Filters, fine: bool) -> FromClause:
+    """Rows (day, reason, district, verifications), as ``_redemption_source``."""
+    if fine or filters.partner_id is not None:
+        table = StatsVerifications
+        columns = (table.day, table.reason, table.district, table.verifications)
+        return select(*columns).where(*verification_filters(filters)).subquery("counted_rows")
+    equal = _area_equal(filters, category=False)
+    spec = coarse.VERIFICATIONS_AREA
+    return coarse.area_rows(session, spec, filters.start, filters.end, equal, weeks=filters.weekly)
 
 
-def redemption_filters(filters: Filters, table: RedemptionTable = StatsRedemptions) -> list[ColumnElement[bool]]:
+def redemption_filters(filters: Filters) -> list[ColumnElement[bool]]:
+    """The conditions of the filters on the day table of redemptions."""
+    table = StatsRedemptions
     conditions = [table.day >= filters.start, table.day <= filters.end]
     if filters.category is not None:
         conditions.append(table.category == filters.category)
     if filters.district is not None:
         conditions.append(table.district == filters.district)
     if filters.partner_id is not None:
-        assert table is StatsRedemptions, "the area table has no partner"
         conditions.append(table.partner_id == filters.partner_id)
     return conditions
 
 
-def verification_filters(filters: Filters, table: VerificationTable = StatsVerifications) -> list[ColumnElement[bool]]:
+def verification_filters(filters: Filters) -> list[ColumnElement[bool]]:
+    """The conditions of the filters on the day table of verifications."""
+    table = StatsVerifications
     conditions = [table.day >= filters.start, table.day <= filters.end]
     if filters.district is not None:
         conditions.append(table.district == filters.district)
     if filters.partner_id is not None:
-        assert table is StatsVerifications, "the area table has no partner"
         conditions.append(table.partner_id == filters.partner_id)
     return conditions
 
@@ -397,19 +419,19 @@ def totals(session: Session, filters: Filters, *, fine: bool = False) -> Totals:
     """The key figures but families reached (see :func:`families_by_month`).
 
     ``fine``: from the day tables only (as with a partner chosen), not from the area tables; the same figures."""
-    redemptions_table = _redemption_table(filters, fine)
-    verifications_table = _verification_table(filters, fine)
+    redeemed_rows = _redemption_source(session, filters, fine)
+    verified_rows = _verification_source(session, filters, fine)
     redeemed = select(
-        func.coalesce(func.sum(redemptions_table.redemptions), 0),
-        func.coalesce(func.sum(redemptions_table.quantity), 0),
-    ).where(*redemption_filters(filters, redemptions_table))
+        func.coalesce(func.sum(redeemed_rows.c.redemptions), 0),
+        func.coalesce(func.sum(redeemed_rows.c.quantity), 0),
+    )
     verified = select(
-        func.coalesce(func.sum(verifications_table.verifications), 0),
+        func.coalesce(func.sum(verified_rows.c.verifications), 0),
         func.coalesce(
-            func.sum(case((verifications_table.reason != Reason.OK.value, verifications_table.verifications), else_=0)),
+            func.sum(case((verified_rows.c.reason != Reason.OK.value, verified_rows.c.verifications), else_=0)),
             0,
         ),
-    ).where(*verification_filters(filters, verifications_table))
+    )
     latest = _latest_card_month(filters)
     active_conditions = [StatsCards.month == latest]
     if filters.district is not None:
@@ -445,39 +467,32 @@ def _week_start(session: Session, day: Any) -> ColumnElement[Any]:
 def redemptions_over_time(session: Session, filters: Filters, *, fine: bool = False) -> list[TimeRow]:
     """Redemptions and quantity per day, or per week (weeks begin on Monday) for ranges over ``MAX_DAILY_DAYS``;
     periods without redemptions have no row."""
-    table = _redemption_table(filters, fine)
-    period = (_week_start(session, table.day) if filters.weekly else table.day).label("period")
-    query = (
-        select(period, func.sum(table.redemptions), func.sum(table.quantity))
-        .where(*redemption_filters(filters, table))
-        .group_by(period)
-        .order_by(period)
-    )
+    rows = _redemption_source(session, filters, fine)
+    period = (_week_start(session, rows.c.day) if filters.weekly else rows.c.day).label("period")
+    query = select(period, func.sum(rows.c.redemptions), func.sum(rows.c.quantity)).group_by(period).order_by(period)
     return [TimeRow(_day(row[0]), int(row[1]), int(row[2])) for row in session.execute(query)]
 
 
 def redemptions_by_category(session: Session, filters: Filters, *, fine: bool = False) -> list[CategoryRow]:
-    table = _redemption_table(filters, fine)
-    total = func.sum(table.redemptions)
+    rows = _redemption_source(session, filters, fine)
+    total = func.sum(rows.c.redemptions)
     query = (
-        select(table.category, total, func.sum(table.quantity))
-        .where(*redemption_filters(filters, table))
-        .group_by(table.category)
-        .order_by(total.desc(), table.category)
+        select(rows.c.category, total, func.sum(rows.c.quantity))
+        .group_by(rows.c.category)
+        .order_by(total.desc(), rows.c.category)
     )
     return [CategoryRow(row[0], int(row[1]), int(row[2])) for row in session.execute(query)]
 
 
 def redemptions_by_district(session: Session, filters: Filters, *, fine: bool = False) -> list[DistrictRow]:
     """Per district of the partner's location (None: locations without one)."""
-    table = _redemption_table(filters, fine)
-    total = func.sum(table.redemptions)
-    # The area table keys locations without a district as NO_DISTRICT_KEY.
-    district = table.district if table is StatsRedemptions else func.nullif(table.district, NO_DISTRICT_KEY)
+    rows = _redemption_source(session, filters, fine)
+    total = func.sum(rows.c.redemptions)
+    # The area tables key locations without a district as NO_DISTRICT_KEY, the day table as None.
+    district = func.nullif(rows.c.district, NO_DISTRICT_KEY)
     query = (
-        select(district, total, func.sum(table.quantity))
-        .where(*redemption_filters(filters, table))
-        .group_by(table.district)
+        select(district, total, func.sum(rows.c.quantity))
+        .group_by(rows.c.district)
         # Locations without a district after those with one, on both databases.
         .order_by(total.desc(), district.is_(None), district)
     )
@@ -532,12 +547,17 @@ def top_benefits(session: Session, filters: Filters, limit: int = TOP_LIMIT, *, 
 def top_partners(session: Session, filters: Filters, limit: int = TOP_LIMIT, *, fine: bool = False) -> list[PartnerRow]:
     rows = _redemption_rows(session, filters, "partner_id", limit, fine)
     total = func.sum(rows.c.redemptions)
-    query = (
-        select(Partner.id, Partner.name, total, func.sum(rows.c.quantity))
-        .join(Partner, Partner.id == rows.c.partner_id)
-        .group_by(Partner.id, Partner.name)
+    # Added up first, the partners' names then looked up for those counted only.
+    counted = (
+        select(rows.c.partner_id, total.label("redemptions"), func.sum(rows.c.quantity).label("quantity"))
+        .group_by(rows.c.partner_id)
         .having(total > 0)
-        .order_by(total.desc(), Partner.name, Partner.id)
+        .subquery("counted")
+    )
+    query = (
+        select(Partner.id, Partner.name, counted.c.redemptions, counted.c.quantity)
+        .join(Partner, Partner.id == counted.c.partner_id)
+        .order_by(counted.c.redemptions.desc(), Partner.name, Partner.id)
         .limit(limit)
     )
     return [PartnerRow(row[0], row[1], int(row[2]), int(row[3])) for row in session.execute(query)]
@@ -577,14 +597,9 @@ def families_by_month(session: Session, filters: Filters) -> list[FamilyRow]:
 
 
 def verifications_by_reason(session: Session, filters: Filters, *, fine: bool = False) -> list[ReasonRow]:
-    table = _verification_table(filters, fine)
-    total = func.sum(table.verifications)
-    query = (
-        select(table.reason, total)
-        .where(*verification_filters(filters, table))
-        .group_by(table.reason)
-        .order_by(total.desc(), table.reason)
-    )
+    rows = _verification_source(session, filters, fine)
+    total = func.sum(rows.c.verifications)
+    query = select(rows.c.reason, total).group_by(rows.c.reason).order_by(total.desc(), rows.c.reason)
     return [ReasonRow(row[0], int(row[1])) for row in session.execute(query)]
 
 
@@ -621,16 +636,30 @@ def fraud_signals(
     the partner's verifications; partners without any are left out."""
     rows = _fraud_rows(session, filters, limit, fine)
     flagged = func.sum(sum((rows.c[name] for name in FRAUD_COLUMNS[1:]), rows.c[FRAUD_COLUMNS[0]]))
-    everything = func.sum(rows.c.verifications)
-    share = cast(flagged, Float) / cast(everything, Float)
+    # Added up first, the partners' names then looked up for those counted only.
+    counted = (
+        select(
+            rows.c.partner_id,
+            *(func.sum(rows.c[name]).label(name) for name in FRAUD_COLUMNS),
+            flagged.label("flagged"),
+            func.sum(rows.c.verifications).label("verifications"),
+        )
+        .group_by(rows.c.partner_id)
+        .having(flagged > literal(0))
+        .subquery("counted")
+    )
+    share = cast(counted.c.flagged, Float) / cast(counted.c.verifications, Float)
     query = (
         select(
-            Partner.id, Partner.name, *(func.sum(rows.c[name]) for name in FRAUD_COLUMNS), flagged, everything, share
+            Partner.id,
+            Partner.name,
+            *(counted.c[name] for name in FRAUD_COLUMNS),
+            counted.c.flagged,
+            counted.c.verifications,
+            share,
         )
-        .join(Partner, Partner.id == rows.c.partner_id)
-        .group_by(Partner.id, Partner.name)
-        .having(flagged > literal(0))
-        .order_by(flagged.desc(), share.desc(), Partner.name, Partner.id)
+        .join(Partner, Partner.id == counted.c.partner_id)
+        .order_by(counted.c.flagged.desc(), share.desc(), Partner.name, Partner.id)
         .limit(limit)
     )
     return [

@@ -114,6 +114,32 @@ class StatsVerificationsArea(Base):
     verifications: Mapped[int] = mapped_column(BigInteger)
 
 
+class StatsRedemptionsAreaWeeks(Base):
+    """``StatsRedemptionsArea`` added up per week (Monday to Sunday; ``week`` is its Monday), category and district.
+
+    Rebuilt with the area rows of the week's days, in the same transaction; the dashboard reads the whole weeks of a
+    range here and its edge days from the area table."""
+
+    __tablename__ = "stats_redemptions_area_weeks"
+
+    week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    district: Mapped[str] = mapped_column(String(100), primary_key=True)
+    redemptions: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+
+
+class StatsVerificationsAreaWeeks(Base):
+    """``StatsVerificationsArea`` added up per week, reason and district, as ``StatsRedemptionsAreaWeeks``."""
+
+    __tablename__ = "stats_verifications_area_weeks"
+
+    week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(24), primary_key=True)
+    district: Mapped[str] = mapped_column(String(100), primary_key=True)
+    verifications: Mapped[int] = mapped_column(BigInteger)
+
+
 class StatsBenefitWeeks(Base):
     """Running totals of ``StatsRedemptions`` per benefit, partner, category and district (``NO_DISTRICT_KEY``:
     none) up to the end (Sunday) of each week (``week`` is its Monday).
@@ -146,6 +172,29 @@ class StatsPartnerFraudWeeks(Base):
     cum_revoked: Mapped[int] = mapped_column(BigInteger)
     cum_bad_signature: Mapped[int] = mapped_column(BigInteger)
     cum_bad_proof: Mapped[int] = mapped_column(BigInteger)
+
+
+# The scope of a ``StatsWeekTops`` list that is not narrowed to a category or to a district.
+ANY_SCOPE = "*"
+
+
+class StatsWeekTops(Base):
+    """The largest week totals of a week: per list (``board``: ``benefits`` and ``partners`` by redemptions,
+    ``fraud``: partners by flagged verifications) and scope (a category and a district, or ``ANY_SCOPE`` for
+    either), the ``coarse.TOPS_KEPT`` groups (benefits or partners) with the most in the week, only those with more
+    than 0.
+
+    Built from the week tables in the transaction that changes them (``coarse.rebuild_tops``); the dashboard's
+    top lists find their candidates here first (``coarse._top_candidates``)."""
+
+    __tablename__ = "stats_week_tops"
+
+    board: Mapped[str] = mapped_column(String(16), primary_key=True)
+    week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    district: Mapped[str] = mapped_column(String(100), primary_key=True)
+    group_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class StatsCards(Base):

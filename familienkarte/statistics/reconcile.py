@@ -23,12 +23,17 @@ from familienkarte.city import City
 from familienkarte.db import Base
 from familienkarte.events.stats import consume_pending_statistics
 from familienkarte.statistics.coarse import (
+    AREA_TABLES,
     REDEMPTIONS_AREA,
     VERIFICATIONS_AREA,
     WEEK_TABLES,
+    area_week_recount,
     monday,
     rewrite_weeks,
+    stored_area_week,
+    stored_tops,
     stored_week,
+    tops_recount,
     week_recount,
 )
 from familienkarte.statistics.models import (
@@ -42,6 +47,7 @@ from familienkarte.statistics.models import (
     StatsRedemptionsArea,
     StatsVerifications,
     StatsVerificationsArea,
+    StatsWeekTops,
 )
 from familienkarte.statistics.rollups import (
     Recount,
@@ -133,6 +139,10 @@ def compare_week(session: Session, week: dt.date) -> list[Difference]:
     differences: list[Difference] = []
     for spec in WEEK_TABLES:
         differences += _compare(session, spec.table, week_recount(session, spec, week), stored_week(spec, week))
+        differences += _compare(session, StatsWeekTops, tops_recount(session, spec, week), stored_tops(spec, week))
+    for area in AREA_TABLES:
+        recount = area_week_recount(session, area, week)
+        differences += _compare(session, area.weeks, recount, stored_area_week(area, week))
     return differences
 
 

@@ -87,9 +87,12 @@ from familienkarte.statistics.models import (
     StatsPartnerMonths,
     StatsRedemptions,
     StatsRedemptionsArea,
+    StatsRedemptionsAreaWeeks,
     StatsScan,
     StatsVerifications,
     StatsVerificationsArea,
+    StatsVerificationsAreaWeeks,
+    StatsWeekTops,
 )
 from familienkarte.statistics.retention_models import StatsReachedCard, StatsRetainedDay
 
@@ -115,8 +118,11 @@ ROLLUP_TABLES: Final = (
     StatsVerifications,
     StatsRedemptionsArea,
     StatsVerificationsArea,
+    StatsRedemptionsAreaWeeks,
+    StatsVerificationsAreaWeeks,
     StatsBenefitWeeks,
     StatsPartnerFraudWeeks,
+    StatsWeekTops,
 )
 ONE_DAY: Final = dt.timedelta(days=1)
 # Weeks of a month in a partner's figures: the first day of each (the last week runs to the end of the month). Every

@@ -81,7 +81,8 @@ def upgrade() -> None:
     from familienkarte.statistics.coarse import rebuild_all
 
     session = Session(bind=op.get_bind())
-    rebuild_all(session)
+    # The tables of later revisions (the kept largest week totals: 0018; the area weeks: 0019) are filled there.
+    rebuild_all(session, newer=False)
     session.flush()
 
 

@@ -38,8 +38,10 @@ from familienkarte.statistics.models import (
     StatsFamilies,
     StatsRedemptions,
     StatsRedemptionsArea,
+    StatsRedemptionsAreaWeeks,
     StatsVerifications,
     StatsVerificationsArea,
+    StatsVerificationsAreaWeeks,
 )
 from familienkarte.statistics.reconcile import reconcile
 from familienkarte.statistics.retention_models import StatsReachedCard
@@ -581,7 +583,15 @@ def test_a_run_of_days_across_the_clock_change_gives_the_rows_of_its_days_built_
         verification(db, place, "stale", local(day, 23, 55), place.outskirts)
     redemption(db, place, "D00000001", utc(2026, 10, 25, 0, 30))  # 02:30 summer time
     redemption(db, place, "D00000002", utc(2026, 10, 25, 1, 30))  # 02:30 winter time: the same bucket
-    tables = (StatsRedemptions, StatsVerifications, StatsRedemptionsArea, StatsVerificationsArea, StatsFamilies)
+    tables = (
+        StatsRedemptions,
+        StatsVerifications,
+        StatsRedemptionsArea,
+        StatsVerificationsArea,
+        StatsRedemptionsAreaWeeks,
+        StatsVerificationsAreaWeeks,
+        StatsFamilies,
+    )
 
     with db() as s, s.begin():
         rebuild(s, KOELN, days, NOW)

@@ -4,7 +4,9 @@ Random day rows (redemptions and verifications, some without a district, a benef
 days, small counts so that the top lists tie), the coarse tables built from them, then some days replaced and the
 coarse tables maintained as the rebuild of a day does; for random ranges (with and without whole weeks, reaching
 beyond the facts) and filters every table of the dashboard is compared with its ``fine=True`` form, which reads
-the day tables only. The week tables must also equal their recount and a build from scratch.
+the day tables only. The week tables and the kept largest week totals must also equal their recount and a build
+from scratch. Only one group is kept per week, list and scope, so that the kept lists are cut off and the top
+lists are settled by them in some cases and by the bounds of every key in others (both are counted).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
@@ -25,13 +28,10 @@ from familienkarte.partners.models import Location, Partner
 from familienkarte.statistics import coarse
 from familienkarte.statistics import dashboard as board
 from familienkarte.statistics.models import (
-    StatsBenefitWeeks,
-    StatsPartnerFraudWeeks,
     StatsRedemptions,
-    StatsRedemptionsArea,
     StatsVerifications,
-    StatsVerificationsArea,
 )
+from familienkarte.statistics.rollups import ROLLUP_TABLES
 
 # A Wednesday: the facts begin inside a week.
 FIRST = dt.date(2026, 6, 3)
@@ -39,8 +39,9 @@ SPAN = 60
 CATEGORIES = ("culture", "sport", "education")
 DISTRICTS = (None, "Innenstadt", "Porz")
 REASONS = ("ok", "stale", "revoked", "bad_signature", "bad_proof", "expired")
-COARSE = (StatsRedemptionsArea, StatsVerificationsArea, StatsBenefitWeeks, StatsPartnerFraudWeeks)
 FINE = (StatsRedemptions, StatsVerifications)
+# Every rollup table built from the day tables.
+COARSE = tuple(table for table in ROLLUP_TABLES if table not in FINE)
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,25 @@ def compare_queries(s: Session, world: World, asked: list[Any]) -> None:
         assert board.totals(s, chosen) == board.totals(s, chosen, fine=True)
 
 
-def test_the_coarse_queries_answer_exactly_as_the_day_tables(db: Callable[[], Session]) -> None:
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """One group kept per week, list and scope; how often the kept lists settled a top list, and how often not."""
+    monkeypatch.setattr(coarse, "TOPS_KEPT", 1)
+    outcomes = {"settled": 0, "not settled": 0}
+    decide = coarse._top_candidates
+
+    def counted(*args: Any, **kwargs: Any) -> list[Any] | None:
+        found = decide(*args, **kwargs)
+        outcomes["not settled" if found is None else "settled"] += 1
+        return found
+
+    monkeypatch.setattr(coarse, "_top_candidates", counted)
+    return outcomes
+
+
+def test_the_coarse_queries_answer_exactly_as_the_day_tables(
+    db: Callable[[], Session], settled: dict[str, int]
+) -> None:
     world = make_world(db)
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -233,11 +252,21 @@ def test_the_coarse_queries_answer_exactly_as_the_day_tables(db: Callable[[], Se
                     recount = sorted(tuple(row) for row in s.execute(coarse.week_recount(s, spec, week)))
                     stored = sorted(tuple(row) for row in s.execute(coarse.stored_week(spec, week)))
                     assert recount == stored, (spec.table.__tablename__, week)
+                    recount = sorted(tuple(row) for row in s.execute(coarse.tops_recount(s, spec, week)))
+                    stored = sorted(tuple(row) for row in s.execute(coarse.stored_tops(spec, week)))
+                    assert recount == stored, ("stats_week_tops", spec.table.__tablename__, week)
+            for area in coarse.AREA_TABLES:
+                for week in weeks:
+                    recount = sorted(tuple(row) for row in s.execute(coarse.area_week_recount(s, area, week)))
+                    stored = sorted(tuple(row) for row in s.execute(coarse.stored_area_week(area, week)))
+                    assert recount == stored, (area.weeks.__tablename__, week)
             coarse.rebuild_all(s)
             assert contents(s) == maintained
             s.rollback()
 
     check()
+    assert settled["settled"] > 0
+    assert settled["not settled"] > 0
 
 
 def test_a_tie_at_the_last_place_is_broken_as_the_day_table_breaks_it(db: Callable[[], Session]) -> None:

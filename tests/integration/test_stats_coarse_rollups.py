@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from familienkarte.redemptions.models import Redemption
@@ -18,7 +18,10 @@ from familienkarte.statistics.models import (
     StatsBenefitWeeks,
     StatsPartnerFraudWeeks,
     StatsRedemptionsArea,
+    StatsRedemptionsAreaWeeks,
     StatsVerificationsArea,
+    StatsVerificationsAreaWeeks,
+    StatsWeekTops,
 )
 from familienkarte.statistics.reconcile import compare_day, compare_week, reconcile
 from familienkarte.statistics.rollups import rebuild_day
@@ -136,6 +139,35 @@ def test_the_reconciliation_reports_and_repairs_an_edited_week_row(db: Callable[
     assert found.repaired
     with db() as s, s.begin():
         assert reconcile(s, KOELN, NOW).differences == ()
+
+
+def test_the_reconciliation_reports_and_repairs_edited_kept_lists_and_area_weeks(
+    db: Callable[[], Session], place: Place
+) -> None:
+    day_facts(db, place)
+    dirty(db, NOW)
+    with db() as s, s.begin():
+        assert s.scalar(select(func.count()).select_from(StatsWeekTops).where(StatsWeekTops.week == WEEK))
+        s.execute(update(StatsWeekTops).where(StatsWeekTops.week == WEEK).values(value=StatsWeekTops.value + 40))
+        s.execute(
+            update(StatsVerificationsAreaWeeks)
+            .where(StatsVerificationsAreaWeeks.week == WEEK)
+            .values(verifications=1000)
+        )
+        before = rows(db, StatsRedemptionsAreaWeeks)
+        s.execute(delete(StatsRedemptionsAreaWeeks).where(StatsRedemptionsAreaWeeks.week == WEEK))
+
+    with db() as s, s.begin():
+        found = reconcile(s, KOELN, NOW, repair=True)
+    assert {difference.table for difference in found.differences} == {
+        "stats_week_tops",
+        "stats_verifications_area_weeks",
+        "stats_redemptions_area_weeks",
+    }
+    assert found.repaired
+    with db() as s, s.begin():
+        assert reconcile(s, KOELN, NOW).differences == ()
+    assert rows(db, StatsRedemptionsAreaWeeks) == before
 
 
 def test_the_dashboard_over_the_coarse_tables_answers_as_over_the_day_tables(
