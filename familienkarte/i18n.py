@@ -262,3 +262,39 @@ def format_number(value: float) -> str:
 def format_percent(value: int) -> str:
     """A whole percentage as the reader's locale writes it: 20 % in German, 20% in English."""
     return _formatted("percent", current_locale(), value, "")
+
+
+# Whole numbers the way babel writes them, checked on these once per locale (see ``_integer_writing``).
+_INTEGER_PROBES: Final = (0, 7, 42, 999, 1000, 12345, 999999, 1234567, 10**12 + 5, -1, -1000, -1234567)
+
+
+@cache
+def _integer_writing(locale: str) -> tuple[str, str] | None:
+    """The locale's group separator and minus sign, when grouping every three digits with them writes whole numbers
+    exactly as babel does (checked on ``_INTEGER_PROBES``); None otherwise (babel writes them then)."""
+    from babel.numbers import format_decimal as babel_decimal
+
+    language = Locale.parse(base_locale(locale))
+    thousand, minus_one = str(babel_decimal(1000, locale=language)), str(babel_decimal(-1, locale=language))
+    if len(thousand) < 5 or not minus_one.endswith("1"):
+        return None
+    writing = (thousand[1:-3], minus_one[:-1])
+    if any(_grouped(value, writing) != str(babel_decimal(value, locale=language)) for value in _INTEGER_PROBES):
+        return None
+    return writing
+
+
+def _grouped(value: int, writing: tuple[str, str]) -> str:
+    group, minus = writing
+    digits = f"{abs(value):,}".replace(",", group)
+    return minus + digits if value < 0 else digits
+
+
+def format_integer(value: int) -> str:
+    """A whole number as the reader's locale writes it (12.345 in German, 12,345 in English), without babel's cost
+    per number where grouping every three digits is how the locale writes them: a statistics page writes hundreds."""
+    locale = current_locale()
+    writing = _integer_writing(locale)
+    if writing is None:
+        return _formatted("number", locale, value, "")
+    return _grouped(value, writing)

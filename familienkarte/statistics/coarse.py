@@ -49,7 +49,7 @@ right, and their recounts (``*_recount``, for the reconciliation) read the day t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Final
@@ -62,6 +62,7 @@ from sqlalchemy import (
     FromClause,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -752,22 +753,84 @@ class Bounds:
         return {*self.inner, *self.outer}
 
 
-def bounds_of(session: Session, spec: WeekTable, start: dt.date, end: dt.date) -> Bounds | None:
+# A group's kept week total: (week, group, value).
+Kept = tuple[dt.date, Any, int]
+
+# The top lists' statements, built once per shape (which filters, how many edge ranges) with their values as bound
+# parameters: building and keying a statement of this size took longer than PostgreSQL took to answer it.
+_BUILT: dict[tuple[Any, ...], Any] = {}
+
+
+def _built(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    found = _BUILT.get(key)
+    if found is None:
+        found = _BUILT[key] = build()
+    return found
+
+
+def _bounds_query(spec: WeekTable, board: Board | None) -> Select[Any]:
+    """The last week stored and the day table's last day; with ``board``, joined to its kept week totals of the
+    weeks ``:weeks`` in the scope ``:category``, ``:district`` (``ANY_SCOPE`` for either)."""
+    stored_week = select(func.max(spec.table.week)).scalar_subquery()
+    last_day = select(func.max(spec.source.day)).scalar_subquery()
+    bounds_row = select(stored_week.label("stored"), last_day.label("final")).subquery("bounds")
+    if board is None:
+        return select(bounds_row.c.stored, bounds_row.c.final)
+    # Core columns: plain rows, no ORM loading of a few hundred of them.
+    tops: Any = StatsWeekTops.__table__
+    on = and_(
+        tops.c.board == board.name,
+        tops.c.week.in_(bindparam("weeks", expanding=True)),
+        tops.c.category == bindparam("category"),
+        tops.c.district == bindparam("district"),
+    )
+    query = select(bounds_row.c.stored, bounds_row.c.final, tops.c.week, tops.c.group_id, tops.c.value)
+    return query.select_from(bounds_row.outerjoin(tops, on))
+
+
+def bounds_of(
+    session: Session,
+    spec: WeekTable,
+    start: dt.date,
+    end: dt.date,
+    board: Board | None = None,
+    scope: tuple[str | None, str | None] = (None, None),
+) -> tuple[Bounds | None, list[Kept] | None]:
+    """The range's ``Bounds`` (None without a whole week, or with nothing stored), and with a ``board`` whose
+    lists are kept for ``scope`` (category, district) the kept week totals of the weeks that cover the range (else
+    None): in one round trip."""
     parts = split(start, end)
     if parts is None:
-        return None
-    # The last week stored and the day table's last day, in one round trip.
-    weeks = select(func.max(spec.table.week)).scalar_subquery()
-    days = select(func.max(spec.source.day)).scalar_subquery()
-    found = session.execute(select(weeks, days)).one()
-    stored, final = _as_date(found[0]), _as_date(found[1])
+        return None, None
+    category, district = scope
+    kept_here = board is not None and board.scope_of(category, district) is not None
+    query = _built(
+        ("bounds", spec.table, board.name if board is not None and kept_here else None),
+        lambda: _bounds_query(spec, board if kept_here else None),
+    )
+    params = {
+        "weeks": _weeks_between(parts.outer),
+        "category": category or ANY_SCOPE,
+        "district": district or ANY_SCOPE,
+    }
+    rows = session.execute(query, params if kept_here else {}).all()
+    stored, final = _as_date(rows[0][0]), _as_date(rows[0][1])
     if stored is None or final is None:
-        return None
+        return None, None
 
     def clamp(pair: tuple[dt.date, dt.date]) -> tuple[dt.date, dt.date]:
         return min(pair[0], stored), min(pair[1], stored)
 
-    return Bounds(clamp(parts.inner), clamp(parts.outer), parts.edges, stored, final)
+    bounds = Bounds(clamp(parts.inner), clamp(parts.outer), parts.edges, stored, final)
+    if not kept_here:
+        return bounds, None
+    covered = set(_weeks_between(bounds.outer))
+    kept = [
+        (week, row[3], int(row[4]))
+        for row in rows
+        if row[2] is not None and (week := _as_date(row[2]) or row[2]) in covered
+    ]
+    return bounds, kept
 
 
 @dataclass(frozen=True)
@@ -807,9 +870,9 @@ def exact_of(bounds: Bounds) -> Exact:
     return Exact((min(low, bounds.stored), min(high, bounds.stored)), tuple(plus), tuple(minus))
 
 
-def _difference(week: Any, value: Any, pair: tuple[dt.date, dt.date]) -> ColumnElement[Any]:
-    """A row's share of the total between the running totals of ``pair``: its value at the later week less its
-    value at the earlier one (no row: 0; the same week twice: 0)."""
+def _difference(week: Any, value: Any, pair: tuple[Any, Any]) -> ColumnElement[Any]:
+    """A row's share of the total between the running totals of ``pair`` (dates or bound parameters): its value at
+    the later week less its value at the earlier one (no row: 0; the same week twice: 0)."""
     return case((week == pair[1], value), else_=0) - case((week == pair[0], value), else_=0)
 
 
@@ -857,15 +920,7 @@ def _weeks_between(pair: tuple[dt.date, dt.date]) -> list[dt.date]:
     return weeks
 
 
-def _top_candidates(
-    session: Session,
-    board: Board,
-    bounds: Bounds,
-    exact: Exact,
-    category: str | None,
-    district: str | None,
-    limit: int,
-) -> list[Any] | None:
+def _top_candidates(bounds: Bounds, exact: Exact, kept: list[Kept] | None, limit: int) -> list[Any] | None:
     """The groups that can be among the ``limit`` largest, from the kept largest week totals of the range's
     weeks alone (a threshold algorithm); None when those do not settle it.
 
@@ -875,22 +930,12 @@ def _top_candidates(
     (``exact``, see ``exact_of``: its whole weeks, and the week of an edge with no days with facts outside it). When the
     ``limit``-th largest of these lower bounds exceeds that sum, no group outside the lists can reach the top, and
     the candidates are the kept groups whose upper bound reaches it."""
-    if board.scope_of(category, district) is None:
+    if kept is None:
         return None
     outer = _weeks_between(bounds.outer)
     inner = set(_weeks_between(exact.pair)) - {monday(first) for first, _last in exact.minus}
     if not outer:
         return []
-    tops = StatsWeekTops
-    rows = session.execute(
-        select(tops.week, tops.group_id, tops.value).where(
-            tops.board == board.name,
-            tops.week.in_(outer),
-            tops.category == (ANY_SCOPE if category is None else category),
-            tops.district == (ANY_SCOPE if district is None else district),
-        )
-    )
-    kept = [(_as_date(week) or week, group, int(value)) for week, group, value in rows]
     counts: dict[dt.date, int] = dict.fromkeys(outer, 0)
     smallest: dict[dt.date, int] = {}
     for week, _group, value in kept:
@@ -912,8 +957,33 @@ def _top_candidates(
     return [group for group, extra in above.items() if outside + extra >= threshold]
 
 
-def _on_days(day: Any, ranges: Sequence[tuple[dt.date, dt.date]]) -> ColumnElement[bool]:
+def _on_days(day: Any, ranges: Sequence[tuple[Any, Any]]) -> ColumnElement[bool]:
     return or_(*(and_(day >= first, day <= last) for first, last in ranges))
+
+
+def _range_params(name: str, count: int) -> list[tuple[Any, Any]]:
+    """``count`` ranges of days as bound parameters ``{name}{i}_first``, ``{name}{i}_last``."""
+    return [(bindparam(f"{name}{i}_first"), bindparam(f"{name}{i}_last")) for i in range(count)]
+
+
+def _exact_params(exact: Exact, ids: list[Any]) -> dict[str, Any]:
+    """The values of the bound parameters of a statement built for ``exact``'s shape."""
+    params: dict[str, Any] = {"low": exact.pair[0], "high": exact.pair[1], "ids": ids}
+    for name, ranges in (("plus", exact.plus), ("minus", exact.minus)):
+        for i, (first, last) in enumerate(ranges):
+            params[f"{name}{i}_first"], params[f"{name}{i}_last"] = first, last
+    return params
+
+
+def _scope(table: Any, category: Any, district: Any) -> list[ColumnElement[bool]]:
+    """The conditions of a category and a district (values or bound parameters; None: any) on a table."""
+    conditions = [] if category is None else [table.category == category]
+    return conditions if district is None else [*conditions, table.district == district]
+
+
+def _bound_scope(table: Any, category: bool, district: bool) -> list[ColumnElement[bool]]:
+    """The same with the bound parameters ``:category`` and ``:district``, for those that apply."""
+    return _scope(table, bindparam("category") if category else None, bindparam("district") if district else None)
 
 
 def redemption_rows(
@@ -924,30 +994,35 @@ def redemption_rows(
     district: str | None,
     by: str,
     limit: int,
-) -> FromClause | None:
+) -> tuple[FromClause, dict[str, Any]] | None:
     """Rows (benefit_id, partner_id, redemptions, quantity) that add up, per benefit (``by`` "benefit_id") or per
     partner ("partner_id"), to the exact figures of the range for every group that can be among the ``limit``
-    largest (and only for such); None when a query of the day table is the better way."""
-    weeks, days = StatsBenefitWeeks, StatsRedemptions
-    bounds = bounds_of(session, BENEFIT_WEEKS, start, end)
+    largest (and only for such), and the values of their bound parameters; None when a query of the day table is
+    the better way."""
+    weeks = StatsBenefitWeeks
+    board = BENEFITS_BOARD if by == "benefit_id" else PARTNERS_BOARD
+    bounds, kept = bounds_of(session, BENEFIT_WEEKS, start, end, board, (category, district))
     if bounds is None:
         return None
-    week_conditions: list[ColumnElement[bool]] = []
-    day_conditions: list[ColumnElement[bool]] = []
-    if category is not None:
-        week_conditions.append(weeks.category == category)
-        day_conditions.append(days.category == category)
-    if district is not None:
-        week_conditions.append(weeks.district == district)
-        day_conditions.append(days.district == district)
-    group = getattr(weeks, by)
-    board = BENEFITS_BOARD if by == "benefit_id" else PARTNERS_BOARD
     exact = exact_of(bounds)
-    ids = _top_candidates(session, board, bounds, exact, category, district, limit)
+    ids = _top_candidates(bounds, exact, kept, limit)
     if ids is None:
-        ids = _candidates(session, group, weeks.week, weeks.cum_redemptions, bounds, week_conditions, limit)
+        conditions = _scope(weeks, category, district)
+        ids = _candidates(session, getattr(weeks, by), weeks.week, weeks.cum_redemptions, bounds, conditions, limit)
     if ids is None:
         return None
+    shape = (by, category is not None, district is not None, len(exact.plus), len(exact.minus))
+    rows = _built(("redemption_rows", *shape), lambda: _redemption_rows_query(*shape))
+    return rows, {**_exact_params(exact, ids), "category": category, "district": district}
+
+
+def _redemption_rows_query(by: str, category: bool, district: bool, plus: int, minus: int) -> FromClause:
+    """``redemption_rows``'s statement for its shape: which filters apply, how many ranges of days are added and
+    taken away."""
+    weeks, days = StatsBenefitWeeks, StatsRedemptions
+    ids: Any = bindparam("ids", expanding=True)
+    pair: tuple[Any, Any] = (bindparam("low"), bindparam("high"))
+    week_conditions = _bound_scope(weeks, category, district)
     if by == "partner_id":
         # The week table's key leads with the week and the benefit: the partners' rows are found by their
         # benefits (a benefit belongs to one partner for good), not by reading every row of the weeks.
@@ -956,52 +1031,71 @@ def redemption_rows(
         select(
             weeks.benefit_id,
             weeks.partner_id,
-            _difference(weeks.week, weeks.cum_redemptions, exact.pair).label("redemptions"),
-            _difference(weeks.week, weeks.cum_quantity, exact.pair).label("quantity"),
-        ).where(weeks.week.in_(sorted(set(exact.pair))), group.in_(ids), *week_conditions)
+            _difference(weeks.week, weeks.cum_redemptions, pair).label("redemptions"),
+            _difference(weeks.week, weeks.cum_quantity, pair).label("quantity"),
+        ).where(weeks.week.in_(pair), getattr(weeks, by).in_(ids), *week_conditions)
     ]
-    for ranges, sign in ((exact.plus, 1), (exact.minus, -1)):
-        if ranges:
+    for name, count, sign in (("plus", plus, 1), ("minus", minus, -1)):
+        if count:
             parts.append(
                 select(days.benefit_id, days.partner_id, sign * days.redemptions, sign * days.quantity).where(
-                    getattr(days, by).in_(ids), _on_days(days.day, ranges), *day_conditions
+                    getattr(days, by).in_(ids),
+                    _on_days(days.day, _range_params(name, count)),
+                    *_bound_scope(days, category, district),
                 )
             )
     return union_all(*parts).subquery("counted_rows")
 
 
-def fraud_rows(session: Session, start: dt.date, end: dt.date, district: str | None, limit: int) -> FromClause | None:
+FRAUD_NAMES: Final = ("verifications", "stale", "revoked", "bad_signature", "bad_proof")
+
+
+def fraud_rows(
+    session: Session, start: dt.date, end: dt.date, district: str | None, limit: int
+) -> tuple[FromClause, dict[str, Any]] | None:
     """Rows (partner_id, verifications, stale, revoked, bad_signature, bad_proof) that add up per partner to the
     exact figures of the range for every partner that can be among the ``limit`` with the most flagged
-    verifications; None when a query of the day table is the better way."""
-    weeks, days = StatsPartnerFraudWeeks, StatsVerifications
-    bounds = bounds_of(session, PARTNER_WEEKS, start, end)
+    verifications, and the values of their bound parameters; None when a query of the day table is the better
+    way."""
+    weeks = StatsPartnerFraudWeeks
+    bounds, kept = bounds_of(session, PARTNER_WEEKS, start, end, FRAUD_BOARD, (None, district))
     if bounds is None:
         return None
-    week_conditions = [] if district is None else [weeks.district == district]
-    day_conditions = [] if district is None else [days.district == district]
-    flagged = _ranked_measure(PARTNER_WEEKS, weeks)
     exact = exact_of(bounds)
-    ids = _top_candidates(session, FRAUD_BOARD, bounds, exact, None, district, limit)
+    ids = _top_candidates(bounds, exact, kept, limit)
     if ids is None:
-        ids = _candidates(session, weeks.partner_id, weeks.week, flagged, bounds, week_conditions, limit)
+        flagged = _ranked_measure(PARTNER_WEEKS, weeks)
+        ids = _candidates(session, weeks.partner_id, weeks.week, flagged, bounds, _scope(weeks, None, district), limit)
     if ids is None:
         return None
-    names = ("verifications", "stale", "revoked", "bad_signature", "bad_proof")
+    shape = (district is not None, len(exact.plus), len(exact.minus))
+    rows = _built(("fraud_rows", *shape), lambda: _fraud_rows_query(*shape))
+    return rows, {**_exact_params(exact, ids), "district": district}
+
+
+def _fraud_rows_query(district: bool, plus: int, minus: int) -> FromClause:
+    """``fraud_rows``'s statement for its shape, as ``_redemption_rows_query``."""
+    weeks, days = StatsPartnerFraudWeeks, StatsVerifications
+    ids: Any = bindparam("ids", expanding=True)
+    pair: tuple[Any, Any] = (bindparam("low"), bindparam("high"))
     parts = [
         select(
             weeks.partner_id,
-            *(_difference(weeks.week, getattr(weeks, f"cum_{name}"), exact.pair).label(name) for name in names),
-        ).where(weeks.week.in_(sorted(set(exact.pair))), weeks.partner_id.in_(ids), *week_conditions)
+            *(_difference(weeks.week, getattr(weeks, f"cum_{name}"), pair).label(name) for name in FRAUD_NAMES),
+        ).where(weeks.week.in_(pair), weeks.partner_id.in_(ids), *_bound_scope(weeks, False, district))
     ]
-    for ranges, sign in ((exact.plus, 1), (exact.minus, -1)):
-        if ranges:
+    for name, count, sign in (("plus", plus, 1), ("minus", minus, -1)):
+        if count:
             parts.append(
                 select(
                     days.partner_id,
                     sign * days.verifications,
                     *(sign * case((days.reason == reason, days.verifications), else_=0) for reason in FRAUD_MEASURES),
-                ).where(days.partner_id.in_(ids), _on_days(days.day, ranges), *day_conditions)
+                ).where(
+                    days.partner_id.in_(ids),
+                    _on_days(days.day, _range_params(name, count)),
+                    *_bound_scope(days, False, district),
+                )
             )
     return union_all(*parts).subquery("counted_rows")
 

@@ -24,12 +24,27 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache, cached_property, lru_cache
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlencode
 
 from babel.core import Locale
-from babel.numbers import format_decimal, parse_pattern
-from sqlalchemy import ColumnElement, Date, Float, FromClause, case, cast, func, literal, select, type_coerce
+from babel.numbers import NumberPattern, parse_pattern
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Float,
+    FromClause,
+    Integer,
+    Select,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from familienkarte import i18n
@@ -271,19 +286,19 @@ def _area_equal(filters: Filters, *, category: bool) -> dict[str, str]:
     return equal
 
 
-def _redemption_source(session: Session, filters: Filters, fine: bool) -> FromClause:
+def _redemption_source(session: Session, filters: Filters, fine: bool, *, by_day: bool = False) -> FromClause:
     """Rows (day, category, district, redemptions, quantity) that add up to the range's figures: the day table's
-    with a partner chosen (or ``fine``); else, for a range shown by weeks (``Filters.weekly``), the area weeks rows
-    for its whole weeks and the area rows for its other days, and for a shorter one the area rows of every day (its
-    few weeks did not pay for the second scan). A week's row has its Monday as ``day``; a location without a
-    district has None in the day table's rows and ``NO_DISTRICT_KEY`` in the area tables' rows."""
+    with a partner chosen (or ``fine``); else the area weeks rows for its whole weeks and the area rows for its other
+    days, or, for figures ``by_day`` in a range shown by days (not ``Filters.weekly``), the area rows of every day.
+    A week's row has its Monday as ``day``; a location without a district has None in the day table's rows and
+    ``NO_DISTRICT_KEY`` in the area tables' rows."""
     if fine or filters.partner_id is not None:
         table = StatsRedemptions
         columns = (table.day, table.category, table.district, table.redemptions, table.quantity)
         return select(*columns).where(*redemption_filters(filters)).subquery("counted_rows")
     equal = _area_equal(filters, category=True)
     spec = coarse.REDEMPTIONS_AREA
-    return coarse.area_rows(session, spec, filters.start, filters.end, equal, weeks=filters.weekly)
+    return coarse.area_rows(session, spec, filters.start, filters.end, equal, weeks=filters.weekly or not by_day)
 
 
 def _verification_source(session: Session, filters: Filters, fine: bool) -> FromClause:
@@ -294,7 +309,7 @@ def _verification_source(session: Session, filters: Filters, fine: bool) -> From
         return select(*columns).where(*verification_filters(filters)).subquery("counted_rows")
     equal = _area_equal(filters, category=False)
     spec = coarse.VERIFICATIONS_AREA
-    return coarse.area_rows(session, spec, filters.start, filters.end, equal, weeks=filters.weekly)
+    return coarse.area_rows(session, spec, filters.start, filters.end, equal, weeks=True)
 
 
 def redemption_filters(filters: Filters) -> list[ColumnElement[bool]]:
@@ -467,7 +482,7 @@ def _week_start(session: Session, day: Any) -> ColumnElement[Any]:
 def redemptions_over_time(session: Session, filters: Filters, *, fine: bool = False) -> list[TimeRow]:
     """Redemptions and quantity per day, or per week (weeks begin on Monday) for ranges over ``MAX_DAILY_DAYS``;
     periods without redemptions have no row."""
-    rows = _redemption_source(session, filters, fine)
+    rows = _redemption_source(session, filters, fine, by_day=True)
     period = (_week_start(session, rows.c.day) if filters.weekly else rows.c.day).label("period")
     query = select(period, func.sum(rows.c.redemptions), func.sum(rows.c.quantity)).group_by(period).order_by(period)
     return [TimeRow(_day(row[0]), int(row[1]), int(row[2])) for row in session.execute(query)]
@@ -499,29 +514,42 @@ def redemptions_by_district(session: Session, filters: Filters, *, fine: bool = 
     return [DistrictRow(row[0], int(row[1]), int(row[2])) for row in session.execute(query)]
 
 
-def _redemption_rows(session: Session, filters: Filters, by: str, limit: int, fine: bool) -> FromClause:
+def _redemption_rows(
+    session: Session, filters: Filters, by: str, limit: int, fine: bool
+) -> tuple[FromClause, dict[str, Any]]:
     """Rows (benefit_id, partner_id, redemptions, quantity) whose sums per ``by`` (benefit_id or partner_id) are
-    the range's figures of at least every group that can be among the ``limit`` largest.
+    the range's figures of at least every group that can be among the ``limit`` largest, and the values of their
+    bound parameters.
 
     Without a partner chosen and with a whole week in the range: the whole weeks from the running totals and the
     edge days from the day table, for the candidates only (``coarse.redemption_rows``); else the day table's rows.
     """
     if not fine and filters.partner_id is None:
-        rows = coarse.redemption_rows(
+        found = coarse.redemption_rows(
             session, filters.start, filters.end, filters.category, filters.district, by, limit
         )
-        if rows is not None:
-            return rows
+        if found is not None:
+            return found
     table = StatsRedemptions
-    return (
+    rows = (
         select(table.benefit_id, table.partner_id, table.redemptions, table.quantity)
         .where(*redemption_filters(filters))
         .subquery("counted_rows")
     )
+    return rows, {}
 
 
-def top_benefits(session: Session, filters: Filters, limit: int = TOP_LIMIT, *, fine: bool = False) -> list[BenefitRow]:
-    rows = _redemption_rows(session, filters, "benefit_id", limit, fine)
+# The top lists' statements over their rows: built once for each statement of rows (``coarse`` builds those once
+# per shape), with the list's length as the bound parameter ``:top_limit``.
+TOPS_BUILT: Final = 64
+
+
+def _top_limit() -> Any:
+    return bindparam("top_limit", type_=Integer)
+
+
+@lru_cache(maxsize=TOPS_BUILT)
+def _top_benefits_query(rows: FromClause) -> Select[Any]:
     total = func.sum(rows.c.redemptions)
     counted = (
         select(
@@ -532,20 +560,25 @@ def top_benefits(session: Session, filters: Filters, limit: int = TOP_LIMIT, *, 
         .group_by(rows.c.benefit_id)
         .having(total > 0)
         .order_by(total.desc(), rows.c.benefit_id)
-        .limit(limit)
+        .limit(_top_limit())
         .subquery()
     )
-    query = (
+    return (
         select(counted.c.benefit_id, Benefit.title, Partner.name, counted.c.redemptions, counted.c.quantity)
         .join(Benefit, Benefit.id == counted.c.benefit_id)
         .join(Partner, Partner.id == Benefit.partner_id)
         .order_by(counted.c.redemptions.desc(), Partner.name, counted.c.benefit_id)
     )
-    return [BenefitRow(row[0], row[1] or {}, row[2], int(row[3]), int(row[4])) for row in session.execute(query)]
 
 
-def top_partners(session: Session, filters: Filters, limit: int = TOP_LIMIT, *, fine: bool = False) -> list[PartnerRow]:
-    rows = _redemption_rows(session, filters, "partner_id", limit, fine)
+def top_benefits(session: Session, filters: Filters, limit: int = TOP_LIMIT, *, fine: bool = False) -> list[BenefitRow]:
+    rows, params = _redemption_rows(session, filters, "benefit_id", limit, fine)
+    found = session.execute(_top_benefits_query(rows), {**params, "top_limit": limit})
+    return [BenefitRow(row[0], row[1] or {}, row[2], int(row[3]), int(row[4])) for row in found]
+
+
+@lru_cache(maxsize=TOPS_BUILT)
+def _top_partners_query(rows: FromClause) -> Select[Any]:
     total = func.sum(rows.c.redemptions)
     # Added up first, the partners' names then looked up for those counted only.
     counted = (
@@ -554,13 +587,24 @@ def top_partners(session: Session, filters: Filters, limit: int = TOP_LIMIT, *, 
         .having(total > 0)
         .subquery("counted")
     )
-    query = (
-        select(Partner.id, Partner.name, counted.c.redemptions, counted.c.quantity)
-        .join(Partner, Partner.id == counted.c.partner_id)
-        .order_by(counted.c.redemptions.desc(), Partner.name, Partner.id)
-        .limit(limit)
+    name = _partner_name(counted.c.partner_id)
+    return (
+        select(counted.c.partner_id, name, counted.c.redemptions, counted.c.quantity)
+        .where(name.is_not(None))
+        .order_by(counted.c.redemptions.desc(), name, counted.c.partner_id)
+        .limit(_top_limit())
     )
-    return [PartnerRow(row[0], row[1], int(row[2]), int(row[3])) for row in session.execute(query)]
+
+
+def top_partners(session: Session, filters: Filters, limit: int = TOP_LIMIT, *, fine: bool = False) -> list[PartnerRow]:
+    rows, params = _redemption_rows(session, filters, "partner_id", limit, fine)
+    found = session.execute(_top_partners_query(rows), {**params, "top_limit": limit})
+    return [PartnerRow(row[0], row[1], int(row[2]), int(row[3])) for row in found]
+
+
+def _partner_name(partner_id: Any) -> Any:
+    """The partner's name, looked up by its key for each row counted (a join read every partner)."""
+    return select(Partner.name).where(Partner.id == partner_id).scalar_subquery().label("partner_name")
 
 
 def cards_by_district(session: Session, filters: Filters) -> list[CardRow]:
@@ -607,15 +651,16 @@ def verifications_by_reason(session: Session, filters: Filters, *, fine: bool = 
 FRAUD_COLUMNS: Final = ("stale", "revoked", "bad_signature", "bad_proof")
 
 
-def _fraud_rows(session: Session, filters: Filters, limit: int, fine: bool) -> FromClause:
+def _fraud_rows(session: Session, filters: Filters, limit: int, fine: bool) -> tuple[FromClause, dict[str, Any]]:
     """Rows (partner_id, verifications, stale, revoked, bad_signature, bad_proof) whose sums per partner are the
-    range's figures of at least every partner that can be among the ``limit`` with the most flagged ones."""
+    range's figures of at least every partner that can be among the ``limit`` with the most flagged ones, and the
+    values of their bound parameters."""
     if not fine and filters.partner_id is None:
-        rows = coarse.fraud_rows(session, filters.start, filters.end, filters.district, limit)
-        if rows is not None:
-            return rows
+        found = coarse.fraud_rows(session, filters.start, filters.end, filters.district, limit)
+        if found is not None:
+            return found
     table = StatsVerifications
-    return (
+    rows = (
         select(
             table.partner_id,
             table.verifications,
@@ -627,14 +672,11 @@ def _fraud_rows(session: Session, filters: Filters, limit: int, fine: bool) -> F
         .where(*verification_filters(filters))
         .subquery("counted_rows")
     )
+    return rows, {}
 
 
-def fraud_signals(
-    session: Session, filters: Filters, limit: int = FRAUD_LIMIT, *, fine: bool = False
-) -> list[FraudRow]:
-    """The partners with the most stale, revoked, forged or not genuine codes in the range, with their share of
-    the partner's verifications; partners without any are left out."""
-    rows = _fraud_rows(session, filters, limit, fine)
+@lru_cache(maxsize=TOPS_BUILT)
+def _fraud_query(rows: FromClause) -> Select[Any]:
     flagged = func.sum(sum((rows.c[name] for name in FRAUD_COLUMNS[1:]), rows.c[FRAUD_COLUMNS[0]]))
     # Added up first, the partners' names then looked up for those counted only.
     counted = (
@@ -649,24 +691,33 @@ def fraud_signals(
         .subquery("counted")
     )
     share = cast(counted.c.flagged, Float) / cast(counted.c.verifications, Float)
-    query = (
+    partner_name = _partner_name(counted.c.partner_id)
+    return (
         select(
-            Partner.id,
-            Partner.name,
+            counted.c.partner_id,
+            partner_name,
             *(counted.c[name] for name in FRAUD_COLUMNS),
             counted.c.flagged,
             counted.c.verifications,
             share,
         )
-        .join(Partner, Partner.id == counted.c.partner_id)
-        .order_by(counted.c.flagged.desc(), share.desc(), Partner.name, Partner.id)
-        .limit(limit)
+        .where(partner_name.is_not(None))
+        .order_by(counted.c.flagged.desc(), share.desc(), partner_name, counted.c.partner_id)
+        .limit(_top_limit())
     )
+
+
+def fraud_signals(
+    session: Session, filters: Filters, limit: int = FRAUD_LIMIT, *, fine: bool = False
+) -> list[FraudRow]:
+    """The partners with the most stale, revoked, forged or not genuine codes in the range, with their share of
+    the partner's verifications; partners without any are left out."""
+    rows, params = _fraud_rows(session, filters, limit, fine)
     return [
         FraudRow(
             row[0], row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5]), int(row[6]), int(row[7]), float(row[8])
         )
-        for row in session.execute(query)
+        for row in session.execute(_fraud_query(rows), {**params, "top_limit": limit})
     ]
 
 
@@ -694,16 +745,22 @@ def choices(districts: Sequence[str]) -> Choices:
 
 def number(value: int) -> str:
     """A whole number as the reader's locale writes it: 12.345 in German, 12,345 in English."""
-    return str(format_decimal(value, locale=Locale.parse(i18n.current_locale())))
+    return i18n.format_integer(value)
+
+
+@cache
+def _percent_writing(locale: str) -> tuple[Locale, NumberPattern]:
+    language = Locale.parse(i18n.base_locale(locale))
+    pattern = parse_pattern(language.percent_formats[None].pattern)
+    pattern.frac_prec = (1, 1)
+    return language, pattern
 
 
 def percent(share: float) -> str:
     """A share (0 to 1) as the reader's locale writes a percentage, with one decimal: 57.1% in English, 57,1 % in
     German."""
-    locale = Locale.parse(i18n.current_locale())
-    pattern = parse_pattern(locale.percent_formats[None].pattern)
-    pattern.frac_prec = (1, 1)
-    return str(pattern.apply(share, locale))
+    language, pattern = _percent_writing(i18n.current_locale())
+    return str(pattern.apply(share, language))
 
 
 # The geometry of a bar chart, in SVG user units (the chart scales to its box).
@@ -922,7 +979,12 @@ class StatisticsView:
     def partner_url(self, partner_id: uuid.UUID) -> str:
         """This page with the same filters for one partner (the partner tables link their names to it: the field
         takes a name, and two partners may share one)."""
-        return f"{PAGE_PATH}?{urlencode({**self.params, 'partner': str(partner_id)})}"
+        return f"{self._other_filters}&{urlencode({'partner': str(partner_id)})}"
+
+    @cached_property
+    def _other_filters(self) -> str:
+        # Encoded once: a page links some forty partners.
+        return f"{PAGE_PATH}?{urlencode({k: v for k, v in self.params.items() if k != 'partner'})}"
 
 
 def filter_params(filters: Filters) -> dict[str, str]:
