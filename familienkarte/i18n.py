@@ -255,8 +255,13 @@ def format_currency(cents: int, currency: str = "EUR") -> str:
 
 
 def format_number(value: float) -> str:
-    """A number as the reader's locale writes it: 1,5 in German, 1.5 in English."""
-    return _formatted("number", current_locale(), value, "")
+    """A number as the reader's locale writes it: 1,5 in German, 1.5 in English. A whole number is grouped by
+    three digits with the locale's separator where that is exactly how babel writes it (``_integer_writing``),
+    without babel's cost per number: a statistics page writes hundreds."""
+    locale = current_locale()
+    if type(value) is int and (writing := _integer_writing(locale)) is not None:
+        return _grouped(value, writing)
+    return _formatted("number", locale, value, "")
 
 
 def format_percent(value: int) -> str:
@@ -288,13 +293,3 @@ def _grouped(value: int, writing: tuple[str, str]) -> str:
     group, minus = writing
     digits = f"{abs(value):,}".replace(",", group)
     return minus + digits if value < 0 else digits
-
-
-def format_integer(value: int) -> str:
-    """A whole number as the reader's locale writes it (12.345 in German, 12,345 in English), without babel's cost
-    per number where grouping every three digits is how the locale writes them: a statistics page writes hundreds."""
-    locale = current_locale()
-    writing = _integer_writing(locale)
-    if writing is None:
-        return _formatted("number", locale, value, "")
-    return _grouped(value, writing)

@@ -212,16 +212,23 @@ def stored_area_week(spec: AreaTable, week: dt.date) -> Select[Any]:
 
 
 def area_rows(
-    session: Session, spec: AreaTable, start: dt.date, end: dt.date, equal: dict[str, str], *, weeks: bool = True
+    session: Session,
+    spec: AreaTable,
+    start: dt.date,
+    end: dt.date,
+    category: str | None,
+    district: str | None,
+    *,
+    weeks: bool = True,
 ) -> FromClause:
-    """Rows (day, ``by``, district, measures) that add up to the area figures of ``start`` to ``end`` where the
-    columns ``equal`` name hold their values: the area weeks rows of the range's whole weeks (``day``: the week's
+    """Rows (day, ``by``, district, measures) that add up to the area figures of ``start`` to ``end`` in
+    ``category`` and ``district`` (None: any): the area weeks rows of the range's whole weeks (``day``: the week's
     Monday) and the area rows of its other days; with ``weeks`` False, the area rows of every day."""
     days: Any = spec.table.__table__
     names = ("day", spec.by, "district", *spec.measures)
 
     def matching(table: Any) -> list[ColumnElement[bool]]:
-        return [table.c[name] == value for name, value in equal.items()]
+        return _scope(table.c, category, district)
 
     parts = split(start, end) if weeks else None
     if parts is None:
@@ -272,6 +279,8 @@ class WeekTable:
 
 
 FRAUD_MEASURES: Final = (Reason.STALE.value, Reason.REVOKED.value, Reason.BAD_SIGNATURE.value, Reason.BAD_PROOF.value)
+# The running totals' and the dashboard's names of those measures, in the same order.
+FRAUD_COLUMNS: Final = ("stale", "revoked", "bad_signature", "bad_proof")
 
 BENEFIT_WEEKS: Final = WeekTable(
     StatsBenefitWeeks,
@@ -311,16 +320,17 @@ def _date(session: Session, value: dt.date) -> ColumnElement[Any]:
     return literal(value, Date)
 
 
-def _next_week(session: Session, week: Any) -> ColumnElement[Any]:
+def _weeks_later(session: Session, week: Any, weeks: int) -> ColumnElement[Any]:
+    """The Monday ``weeks`` weeks after ``week`` (before it, for a negative number)."""
     if is_postgresql(session):
-        return cast(week + literal(7), Date)
-    return type_coerce(func.date(week, "+7 days"), Date)
+        return cast(week + literal(7 * weeks), Date)
+    return type_coerce(func.date(week, f"{7 * weeks:+d} days"), Date)
 
 
 def _week_grid(session: Session, first: dt.date, last: dt.date) -> Any:
     """Every Monday from ``first`` to ``last`` (a recursive CTE)."""
     grid = select(_date(session, first).label("week")).cte("week_grid", recursive=True)
-    return grid.union_all(select(_next_week(session, grid.c.week)).where(grid.c.week < _date(session, last)))
+    return grid.union_all(select(_weeks_later(session, grid.c.week, 1)).where(grid.c.week < _date(session, last)))
 
 
 def _rebuild_week_table(session: Session, spec: WeekTable, first_week: dt.date, *, tops: bool = True) -> None:
@@ -596,12 +606,6 @@ def _ranked_measure(spec: WeekTable, columns: Any) -> ColumnElement[Any]:
     return redemptions
 
 
-def _previous_week(session: Session, week: Any) -> ColumnElement[Any]:
-    if is_postgresql(session):
-        return cast(week - literal(7), Date)
-    return type_coerce(func.date(week, "-7 days"), Date)
-
-
 def _stored_week_totals(session: Session, spec: WeekTable, first: dt.date, last: dt.date) -> Any:
     """Per key and week from ``first`` to ``last``: the week's total of the ranked measure (the week's running
     total less the week before's)."""
@@ -610,7 +614,7 @@ def _stored_week_totals(session: Session, spec: WeekTable, first: dt.date, last:
     value = _ranked_measure(spec, now.c) - func.coalesce(_ranked_measure(spec, before.c), 0)
     return (
         select(now.c.week, *(now.c[name] for name in spec.keys), value.label("value"))
-        .outerjoin(before, and_(before.c.week == _previous_week(session, now.c.week), _same_key(spec, before, now)))
+        .outerjoin(before, and_(before.c.week == _weeks_later(session, now.c.week, -1), _same_key(spec, before, now)))
         .where(now.c.week >= _date(session, first), now.c.week <= _date(session, last))
         # Read once per list and scope: a CTE, computed once.
         .cte("week_totals")
@@ -1047,7 +1051,7 @@ def _redemption_rows_query(by: str, category: bool, district: bool, plus: int, m
     return union_all(*parts).subquery("counted_rows")
 
 
-FRAUD_NAMES: Final = ("verifications", "stale", "revoked", "bad_signature", "bad_proof")
+FRAUD_NAMES: Final = ("verifications", *FRAUD_COLUMNS)
 
 
 def fraud_rows(

@@ -76,7 +76,7 @@ MAX_DAILY_DAYS: Final = 62
 TOP_LIMIT: Final = 10
 FRAUD_LIMIT: Final = 20
 # The reasons that hint at fraud when many gather at one partner: copied or forged codes, revoked cards.
-FRAUD_REASONS: Final = (Reason.STALE.value, Reason.REVOKED.value, Reason.BAD_SIGNATURE.value, Reason.BAD_PROOF.value)
+FRAUD_REASONS: Final = coarse.FRAUD_MEASURES
 NO_DISTRICT: Final = N_("No district")
 # Dates outside these are refused (the programme's figures lie well within; the range arithmetic stays in bounds).
 FIRST_DAY: Final = dt.date(2000, 1, 1)
@@ -277,15 +277,6 @@ def read_filters(session: Session, params: Mapping[str, Any], *, districts: Sequ
     return Filters(start=start, end=end, category=category, district=district, partner_id=partner_id)
 
 
-def _area_equal(filters: Filters, *, category: bool) -> dict[str, str]:
-    equal = {}
-    if category and filters.category is not None:
-        equal["category"] = filters.category
-    if filters.district is not None:
-        equal["district"] = filters.district
-    return equal
-
-
 def _redemption_source(session: Session, filters: Filters, fine: bool, *, by_day: bool = False) -> FromClause:
     """Rows (day, category, district, redemptions, quantity) that add up to the range's figures: the day table's
     with a partner chosen (or ``fine``); else the area weeks rows for its whole weeks and the area rows for its other
@@ -296,9 +287,8 @@ def _redemption_source(session: Session, filters: Filters, fine: bool, *, by_day
         table = StatsRedemptions
         columns = (table.day, table.category, table.district, table.redemptions, table.quantity)
         return select(*columns).where(*redemption_filters(filters)).subquery("counted_rows")
-    equal = _area_equal(filters, category=True)
-    spec = coarse.REDEMPTIONS_AREA
-    return coarse.area_rows(session, spec, filters.start, filters.end, equal, weeks=filters.weekly or not by_day)
+    spec, weeks = coarse.REDEMPTIONS_AREA, filters.weekly or not by_day
+    return coarse.area_rows(session, spec, filters.start, filters.end, filters.category, filters.district, weeks=weeks)
 
 
 def _verification_source(session: Session, filters: Filters, fine: bool) -> FromClause:
@@ -307,9 +297,8 @@ def _verification_source(session: Session, filters: Filters, fine: bool) -> From
         table = StatsVerifications
         columns = (table.day, table.reason, table.district, table.verifications)
         return select(*columns).where(*verification_filters(filters)).subquery("counted_rows")
-    equal = _area_equal(filters, category=False)
-    spec = coarse.VERIFICATIONS_AREA
-    return coarse.area_rows(session, spec, filters.start, filters.end, equal, weeks=True)
+    # A verification has no benefit, so no category.
+    return coarse.area_rows(session, coarse.VERIFICATIONS_AREA, filters.start, filters.end, None, filters.district)
 
 
 def redemption_filters(filters: Filters) -> list[ColumnElement[bool]]:
@@ -648,7 +637,7 @@ def verifications_by_reason(session: Session, filters: Filters, *, fine: bool = 
 
 
 # The columns of the rows fraud_signals adds up, in the order of FRAUD_REASONS.
-FRAUD_COLUMNS: Final = ("stale", "revoked", "bad_signature", "bad_proof")
+FRAUD_COLUMNS: Final = coarse.FRAUD_COLUMNS
 
 
 def _fraud_rows(session: Session, filters: Filters, limit: int, fine: bool) -> tuple[FromClause, dict[str, Any]]:
@@ -745,7 +734,7 @@ def choices(districts: Sequence[str]) -> Choices:
 
 def number(value: int) -> str:
     """A whole number as the reader's locale writes it: 12.345 in German, 12,345 in English."""
-    return i18n.format_integer(value)
+    return i18n.format_number(value)
 
 
 @cache

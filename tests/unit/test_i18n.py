@@ -545,7 +545,7 @@ def test_whole_numbers_are_written_as_babel_writes_them(locale: str) -> None:
     language = Locale.parse(i18n.base_locale(locale))
     values = [0, 5, -5, 999, 1000, -1000, 10_000, 123_456, 1_000_000, -98_765_432, 2**40, *range(-2000, 2000, 37)]
     with use_locale(locale):
-        assert [i18n.format_integer(v) for v in values] == [str(format_decimal(v, locale=language)) for v in values]
+        assert [i18n.format_number(v) for v in values] == [str(format_decimal(v, locale=language)) for v in values]
 
 
 def test_a_locale_that_groups_otherwise_is_written_by_babel(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -555,7 +555,7 @@ def test_a_locale_that_groups_otherwise_is_written_by_babel(monkeypatch: pytest.
     try:
         with use_locale("de"):
             assert i18n._integer_writing("de") is None
-            assert i18n.format_integer(1234567) == "12,34,567"
+            assert i18n.format_number(1234567) == "12,34,567"
     finally:
         i18n._integer_writing.cache_clear()
         i18n._formatted.cache_clear()
