@@ -15,8 +15,8 @@ Needs wrk (Debian: ``apt-get install -y wrk``), PostgreSQL and Redis.
    ``bench.bare_verify`` (the two signature checks only) with the same uvicorn options.
 3. Loads both with wrk (``--connections`` connections, 2 threads) alternately: a short warm-up each, then
    ``--rounds`` times bare, real, each ``--duration`` seconds with phone codes drawn right before the run. Reports
-   requests/s, p50/p99 latency, the ratio real/bare per round and every answer that was not 200 with
-   ``valid: true``.
+   requests/s, p50/p99 latency, the ratio real/bare per round, every answer that was not 200 with
+   ``valid: true``, and the CPU time per request of each server's workers and of the whole machine (from /proc).
 4. Redemptions: wrk POSTs /api/v1/redemptions for ``--duration`` seconds with a nonce of its own per request
    across the cards; afterwards the rows are counted and matched with the nonces answered 201: lost = a 201
    without a row, duplicated = rows beyond one per nonce.
@@ -67,9 +67,19 @@ UVICORN_OPTIONS = ["--workers", str(WORKERS), "--no-access-log", "--no-server-he
 
 @dataclass(frozen=True)
 class Load:
-    """One wrk run, from its RESULT line."""
+    """One wrk run, from its RESULT line, with the CPU time the server's workers and the whole machine spent in it."""
 
     raw: dict[str, Any]
+    workers_cpu: float = 0.0
+    machine_cpu: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return int(self.raw["requests"])
+
+    def cpu_ms(self, seconds: float) -> float:
+        """``seconds`` of CPU per request, in milliseconds."""
+        return 1000 * seconds / self.requests if self.requests else 0.0
 
     @property
     def seconds(self) -> float:
@@ -85,6 +95,54 @@ class Load:
     @property
     def socket_errors(self) -> int:
         return sum(int(self.raw[name]) for name in ("connect_errors", "read_errors", "write_errors", "timeouts"))
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started server: its base URL and the process id of uvicorn's supervisor, whose children are the workers."""
+
+    base: str
+    pid: int
+
+    def workers(self) -> list[int]:
+        return [pid for pid in _pids() if _parent(pid) == self.pid]
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name (which may hold spaces); empty once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
+def _parent(pid: int) -> int:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else 0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent busy so far, over all cores (Linux /proc/stat: all but idle and
+    iowait)."""
+    with open("/proc/stat") as stat:
+        values = [int(value) for value in stat.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _fail(message: str) -> None:
@@ -114,8 +172,8 @@ def fresh_database(server_url: str, keep: bool) -> Iterator[str]:
 
 
 @contextmanager
-def server(name: str, app: str, env: Mapping[str, str], logs: Path) -> Iterator[str]:
-    """uvicorn on ``app`` (a factory) with the benchmark's options; yields its base URL once it answers."""
+def server(name: str, app: str, env: Mapping[str, str], logs: Path) -> Iterator[Running]:
+    """uvicorn on ``app`` (a factory) with the benchmark's options; yields it once it answers."""
     port = _free_port()
     log = (logs / f"{name}.log").open("w")
     command = [sys.executable, "-m", "uvicorn", "--factory", app, "--port", str(port), *UVICORN_OPTIONS]
@@ -137,7 +195,7 @@ def server(name: str, app: str, env: Mapping[str, str], logs: Path) -> Iterator[
                     tail = (logs / f"{name}.log").read_text(errors="replace")[-3000:]
                     _fail(f"the {name} server did not answer within 60 s:\n{tail}")
                 time.sleep(0.3)
-        yield base
+        yield Running(base, process.pid)
     finally:
         process.terminate()
         try:
@@ -148,7 +206,9 @@ def server(name: str, app: str, env: Mapping[str, str], logs: Path) -> Iterator[
         log.close()
 
 
-def wrk(script: str, base: str, seconds: int, connections: int, env: Mapping[str, str]) -> Load:
+def wrk(
+    script: str, base: str, seconds: int, connections: int, env: Mapping[str, str], workers: list[int] | None = None
+) -> Load:
     command = [
         "wrk",
         f"-t{WRK_THREADS}",
@@ -160,10 +220,13 @@ def wrk(script: str, base: str, seconds: int, connections: int, env: Mapping[str
         str(WRK_DIR / script),
         base,
     ]
+    pids = workers or []
+    workers_before, machine_before = cpu_seconds(pids), machine_busy_seconds()
     done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    workers_cpu, machine_cpu = cpu_seconds(pids) - workers_before, machine_busy_seconds() - machine_before
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            return Load(json.loads(line[len("RESULT ") :]))
+            return Load(json.loads(line[len("RESULT ") :]), workers_cpu, machine_cpu)
     _fail(f"wrk gave no result: {done.stdout}\n{done.stderr}")
     raise AssertionError  # unreachable
 
@@ -180,8 +243,13 @@ def verification_line(label: str, load: Load) -> str:
     not_ok = load.raw["invalid"] + load.raw["s429"] + load.raw["s4xx"] + load.raw["s5xx"] + load.raw["sother"]
     return (
         f"| {label} | {load.rate:,.0f} | {load.ms('p50_us'):.1f} | {load.ms('p99_us'):.1f} | {load.raw['valid']:,} "
-        f"| {not_ok} | {load.socket_errors} |"
+        f"| {not_ok} | {load.socket_errors} | {load.cpu_ms(load.workers_cpu):.3f} "
+        f"| {load.cpu_ms(load.machine_cpu):.3f} |"
     )
+
+
+def cpu_share(bare_ms: float, real_ms: float) -> str:
+    return f"{bare_ms / real_ms:.0%}" if real_ms else "unknown"
 
 
 def count_redemptions(database_url: str, run: str, answered: set[str]) -> tuple[int, int, int, int]:
@@ -247,9 +315,9 @@ def run(args: argparse.Namespace) -> str:
             }
 
             def verify_run(name: str, seconds: int) -> Load:
-                base, env = targets[name]
+                running, env = targets[name]
                 write_presentations(fixture, codes)
-                load = wrk("verify.lua", base, seconds, args.connections, env)
+                load = wrk("verify.lua", running.base, seconds, args.connections, env, running.workers())
                 print(f"{name}: {load.rate:,.0f}/s p50 {load.ms('p50_us'):.1f} ms {load.raw}", flush=True)
                 return load
 
@@ -266,7 +334,7 @@ def run(args: argparse.Namespace) -> str:
             out = work / "created"
             redeem = wrk(
                 "redeem.lua",
-                real,
+                real.base,
                 args.duration,
                 args.connections,
                 {
@@ -300,8 +368,9 @@ def run(args: argparse.Namespace) -> str:
         "",
         "## Verifications",
         "",
-        "| run | requests/s | p50 ms | p99 ms | 200 valid | other answers | socket errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| run | requests/s | p50 ms | p99 ms | 200 valid | other answers | socket errors | server's workers, CPU ms "
+        "per request | whole machine busy, ms per request |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for number, (bare_load, real_load) in enumerate(rounds, 1):
         lines.append(verification_line(f"{number}. bare", bare_load))
@@ -311,6 +380,13 @@ def run(args: argparse.Namespace) -> str:
         "Real / bare per round: "
         + ", ".join(f"{ratio:.0%}" for ratio in ratios)
         + f"; median {statistics.median(ratios):.0%} (goal: at least 70 %).",
+        "",
+        "CPU per request, bare / real per round: the servers' workers "
+        + ", ".join(cpu_share(bare.cpu_ms(bare.workers_cpu), real.cpu_ms(real.workers_cpu)) for bare, real in rounds)
+        + "; the whole machine (wrk, PostgreSQL and Redis too) "
+        + ", ".join(cpu_share(bare.cpu_ms(bare.machine_cpu), real.cpu_ms(real.machine_cpu)) for bare, real in rounds)
+        + ". Every core is busy during a run, so the throughput ratio follows the whole machine's CPU per request; "
+        "the CPU times come from Linux's /proc and depend less on how fast the machine is that day.",
     ]
     samples = {load.raw["sample"] for pair in rounds for load in pair if load.raw["sample"]}
     if samples:
