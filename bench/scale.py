@@ -7,7 +7,7 @@
 1. Two databases of its own on the server (``fk_bench_scale_empty`` and ``fk_bench_scale_full``), migrated. The
    full one is filled with ``bench.stats_data`` (by default 150,000 cards, 5,000 partners, 20,000 benefits, 10
    million redemptions over 24 months and their verification events) and its statistics rolled up in runs of
-   days, as ``familienkarte stats rebuild --from --to`` does. Both then get the same small cast from
+   days, as ``familienkarte stats rebuild --from --to --jobs 2`` does. Both then get the same small cast from
    ``bench.pos_data``: an approved partner with a till, its API key and a published benefit, and a few families
    with cards on phones; and the staff users
    (admin, analyst), and an owner of the partner with the most redemptions (in the empty database: of the till's
@@ -260,8 +260,8 @@ def fill(url: str, size: str, args: argparse.Namespace) -> tuple[Cast, str]:
     with factory() as session, session.begin():
         cast = make_cast(session, url)
     if size == "full":
-        # As `familienkarte stats rebuild --from --to` does: every day and month, in runs of days.
-        rebuild_runs(factory, city, {}, days_from(FIRST_DAY, LAST_DAY))
+        # As `familienkarte stats rebuild --from --to --jobs 2` does: every day and month, in runs of days.
+        rebuild_runs(factory, city, {}, days_from(FIRST_DAY, LAST_DAY), jobs=2)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
@@ -435,7 +435,8 @@ def memory(url: str, cast: Cast, redis_url: str, rounds: int) -> tuple[list[str]
         }
         cookie = cookie_name(load_settings({**env, "FK_DATA_DIR": str(work / "probe")}))
         sessions = {who: _session_cookie(redis_url, prefix, user_id) for who, user_id in cast.users.items()}
-        with server("real", "familienkarte.app:app_from_environment", env, work) as base:
+        with server("real", "familienkarte.app:app_from_environment", env, work) as running:
+            base = running.base
             port = int(base.rsplit(":", 1)[1])
             todo = calls(cast)
             with httpx.Client(base_url=base, timeout=120) as client:

@@ -541,8 +541,18 @@ def _stats_day(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 @click.option("--day", callback=_stats_day, help="The local day (YYYY-MM-DD); without it, every day that changed.")
 @click.option("--from", "first", callback=_stats_day, help="With --to: every day from this one (YYYY-MM-DD).")
 @click.option("--to", "last", callback=_stats_day, help="With --from: every day up to this one (YYYY-MM-DD).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="With --from and --to on PostgreSQL: months counted at once on this many connections (up to the database "
+    "server's cores), the weekly figures after them.",
+)
 @click.pass_context
-def stats_rebuild(ctx: click.Context, day: dt.date | None, first: dt.date | None, last: dt.date | None) -> None:
+def stats_rebuild(
+    ctx: click.Context, day: dt.date | None, first: dt.date | None, last: dt.date | None, jobs: int
+) -> None:
     """Rebuild one day's rollups, every day's from --from to --to (a first build, after an import), or those of
     every day whose facts changed since its last build."""
     from familienkarte.city import load_city
@@ -555,13 +565,15 @@ def stats_rebuild(ctx: click.Context, day: dt.date | None, first: dt.date | None
         raise click.UsageError("Give --day or --from and --to, not both.")
     if first is not None and last is not None and first > last:
         raise click.BadParameter(f"{first.isoformat()} is after {last.isoformat()}.", param_hint="--from")
+    if jobs > 1 and first is None:
+        raise click.UsageError("--jobs goes with --from and --to.")
     settings = load(ctx)
     city = load_city(settings.city)
     with database(settings) as engine:
         check_schema_current(engine, settings.effective_database_url)
         factory = make_sync_sessionmaker(engine)
         if first is not None and last is not None:
-            rebuilt = _rebuild_range(factory, city, first, last)
+            rebuilt = _rebuild_range(factory, city, first, last, jobs)
         else:
             with sync_transaction(factory) as session:
                 if day is None:
@@ -583,24 +595,15 @@ def stats_rebuild(ctx: click.Context, day: dt.date | None, first: dt.date | None
         )
 
 
-def _rebuild_range(factory: sessionmaker[Session], city: City, first: dt.date, last: dt.date) -> Rebuilt:
-    """Every day from ``first`` to ``last``, a run of consecutive days per transaction (each with its months)."""
-    from familienkarte.db import sync_transaction, utcnow
-    from familienkarte.statistics.rollups import Rebuilt, day_runs, days_from, rebuild
+def _rebuild_range(factory: sessionmaker[Session], city: City, first: dt.date, last: dt.date, jobs: int) -> Rebuilt:
+    """Every day from ``first`` to ``last``, a run of consecutive days per transaction (``rebuild_range``)."""
+    from familienkarte.db import utcnow
+    from familienkarte.statistics.rollups import rebuild_range
 
-    with factory() as session:
-        runs = day_runs(session, days_from(first, last))
-    built: list[dt.date] = []
-    months: set[dt.date] = set()
-    retained: list[dt.date] = []
-    for start, end in runs:
-        with sync_transaction(factory) as session:
-            part = rebuild(session, city, days_from(start, end), utcnow())
-        built += part.days
-        months |= set(part.months)
-        retained += part.retained
+    def done(start: dt.date, end: dt.date) -> None:
         click.echo(f"  {start.isoformat()} to {end.isoformat()}", err=True)
-    return Rebuilt(tuple(built), tuple(sorted(months)), tuple(retained))
+
+    return rebuild_range(factory, city, first, last, utcnow(), jobs=jobs, progress=done)
 
 
 @stats.command("reconcile")

@@ -36,7 +36,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 from zoneinfo import ZoneInfo
@@ -74,7 +75,7 @@ from familienkarte.db import UTCDateTime, is_postgresql, serialise
 from familienkarte.events.models import StatsDirty
 from familienkarte.partners.models import Location
 from familienkarte.redemptions.models import Redemption, RedemptionStatus, VerificationEvent
-from familienkarte.statistics.coarse import rebuild_area_days, rebuild_weeks
+from familienkarte.statistics.coarse import monday, rebuild_area_days, rebuild_area_weeks, rebuild_weeks
 from familienkarte.statistics.models import (
     PROGRAMME,
     StatsBenefitWeeks,
@@ -113,6 +114,9 @@ RECENT_DAYS: Final = 9
 RUN_DAYS: Final = 31
 # A rebuild of at least this many days brings the planner's statistics of the rollup tables up to date.
 ANALYZE_AFTER_DAYS: Final = 7
+# The mark (``StatsDirty``) of weekly running totals and kept top lists waiting for a rebuild from a Monday on:
+# "W20260706". ``rebuild_range`` sets it while it counts runs of days on several connections at once.
+WEEKS_MARK: Final = "W"
 ROLLUP_TABLES: Final = (
     StatsRedemptions,
     StatsVerifications,
@@ -575,8 +579,11 @@ def day_runs(session: Session, days: Iterable[dt.date]) -> list[tuple[dt.date, d
     return runs
 
 
-def _rebuild_days(session: Session, city: City, first: dt.date, last: dt.date, now: dt.datetime) -> None:
-    """The day tables' and area tables' rows of the days ``first`` to ``last``, deleted and counted again."""
+def _rebuild_days(
+    session: Session, city: City, first: dt.date, last: dt.date, now: dt.datetime, *, area_weeks: bool = True
+) -> None:
+    """The day tables' and area tables' rows of the days ``first`` to ``last``, deleted and counted again (and the
+    area weeks of those days unless ``area_weeks`` is False)."""
     session.execute(delete(StatsRedemptions).where(StatsRedemptions.day >= first, StatsRedemptions.day <= last))
     session.execute(delete(StatsVerifications).where(StatsVerifications.day >= first, StatsVerifications.day <= last))
     for table, recount in (
@@ -585,7 +592,7 @@ def _rebuild_days(session: Session, city: City, first: dt.date, last: dt.date, n
     ):
         columns = [column.name for column in recount.selected_columns]
         session.execute(insert(table).from_select(columns, recount))
-    rebuild_area_days(session, first, last)
+    rebuild_area_days(session, first, last, weeks=area_weeks)
     _record_builds(session, [day.isoformat() for day in days_from(first, last)], now)
 
 
@@ -654,9 +661,15 @@ def _keep_retained(session: Session, days: tuple[dt.date, ...]) -> tuple[tuple[d
 
 
 def rebuild(
-    session: Session, city: City, days: Iterable[dt.date], now: dt.datetime, months: Iterable[dt.date] = ()
+    session: Session,
+    city: City,
+    days: Iterable[dt.date],
+    now: dt.datetime,
+    months: Iterable[dt.date] = (),
+    weeks: Iterable[dt.date] = (),
 ) -> Rebuilt:
-    """Rebuild the rollups of ``days``, of their months and of ``months``, and the programme-wide figure.
+    """Rebuild the rollups of ``days``, of their months and of ``months``, and the programme-wide figure; the
+    weekly figures from the earliest of ``weeks`` on as well (a ``rebuild_range`` that did not finish).
 
     The months' and the programme's distinct counts scan their whole range of facts: this is for the search for
     changed days and the reconciliation, which batch them, rather than for every single day.
@@ -665,19 +678,22 @@ def rebuild(
     day_list, retained = _keep_retained(session, tuple(sorted(set(days))))
     month_list = tuple(sorted({month_start(day) for day in day_list} | {month_start(month) for month in months}))
     final_months = retained_months(session, month_list)
+    week_list = sorted({monday(week) for week in weeks})
     for first, last in day_runs(session, day_list):
         _rebuild_days(session, city, first, last, now)
-    rebuild_weeks(session, day_list)
+    rebuild_weeks(session, [*day_list, *week_list])
+    if week_list:
+        rebuild_area_weeks(session, week_list[0], None)
     for month in month_list:
         _rebuild_month(session, city, month, now, families=month not in final_months)
-    if day_list or month_list:
+    if day_list or month_list or week_list:
         _rebuild_families(session, city, None)
     if len(day_list) >= ANALYZE_AFTER_DAYS and is_postgresql(session):
         # Many rows written (a first build, a run of a backfill): the planner's statistics of the rollup tables are
         # brought up to date at once (they count this transaction's rows). Autovacuum would do it a minute or so
         # later; until then the next run's statements were planned for nearly empty tables, and a week table's
         # update took minutes instead of a second.
-        session.execute(text(f"ANALYZE {', '.join(table.__tablename__ for table in ROLLUP_TABLES)}"))
+        _analyze(session)
     return Rebuilt(day_list, month_list, retained)
 
 
@@ -693,6 +709,157 @@ def rebuild_day(session: Session, city: City, day: dt.date, now: dt.datetime) ->
         _rebuild_days(session, city, kept, kept, now)
     rebuild_weeks(session, days)
     return Rebuilt(days, (), retained)
+
+
+# --- many days: a first build, a backfill ---
+
+
+def weeks_mark(week: dt.date) -> str:
+    """The ``StatsDirty`` period saying that the weekly figures from ``week``'s Monday on wait for a rebuild."""
+    return f"{WEEKS_MARK}{monday(week):%Y%m%d}"
+
+
+def _week_of_mark(period: str) -> dt.date:
+    digits = period[len(WEEKS_MARK) :]
+    return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+
+
+def _mark(session: Session, periods: Sequence[str], now: dt.datetime) -> None:
+    found = set(session.scalars(select(StatsDirty.period).where(StatsDirty.period.in_(periods))))
+    session.add_all(StatsDirty(period=period, marked_at=now) for period in periods if period not in found)
+    session.flush()
+
+
+def rebuild_range(
+    factory: Callable[[], Session],
+    city: City,
+    first: dt.date,
+    last: dt.date,
+    now: dt.datetime,
+    *,
+    jobs: int = 1,
+    progress: Callable[[dt.date, dt.date], None] | None = None,
+) -> Rebuilt:
+    """Every day from ``first`` to ``last`` with their months (a first build, a backfill after an import), in runs
+    of days (``day_runs``), each in a transaction of its own; ``progress`` is called with each run done.
+
+    One job (and always on SQLite): each run is a ``rebuild`` with its weeks, months and the programme-wide figure.
+
+    Several jobs (PostgreSQL): the runs' days and months are counted on ``jobs`` connections at once, then the
+    weekly figures and the programme-wide one once for all of them. This transaction holds the rebuilds' lock
+    throughout, so no other rebuild runs in between. The days, months and the weeks from the first day's Monday on
+    are first marked dirty in a transaction of their own; each run clears its marks with its rows, the weeks' mark
+    goes with the weeks. If the build stops half-way, ``rebuild_dirty`` finishes what the marks say, so the weekly
+    figures never stay behind the days.
+    """
+    with factory() as session:
+        runs = day_runs(session, days_from(first, last))
+        parallel = jobs > 1 and len(runs) > 1 and is_postgresql(session)
+    if not parallel:
+        return _rebuild_runs_one_by_one(factory, city, runs, now, progress)
+    with factory() as session, session.begin():
+        _begin_rebuild(session)
+        day_list, retained = _keep_retained(session, tuple(days_from(first, last)))
+        if not day_list:
+            return Rebuilt((), (), retained)
+        months = tuple(sorted({month_start(day) for day in day_list}))
+        final_months = retained_months(session, months)
+        with factory() as marking, marking.begin():
+            periods = [day.isoformat() for day in day_list] + [month.strftime("%Y-%m") for month in months]
+            _mark(marking, [*periods, weeks_mark(day_list[0])], now)
+        _count_runs_at_once(factory, city, day_runs(session, day_list), final_months, now, jobs, progress)
+        if len(day_list) >= ANALYZE_AFTER_DAYS:
+            _analyze(session)
+        rebuild_weeks(session, day_list)
+        rebuild_area_weeks(session, day_list[0], day_list[-1])
+        _rebuild_families(session, city, None)
+        session.execute(delete(StatsDirty).where(StatsDirty.period == weeks_mark(day_list[0])))
+        if len(day_list) >= ANALYZE_AFTER_DAYS:
+            _analyze(session)
+    return Rebuilt(day_list, months, retained)
+
+
+def _rebuild_runs_one_by_one(
+    factory: Callable[[], Session],
+    city: City,
+    runs: Sequence[tuple[dt.date, dt.date]],
+    now: dt.datetime,
+    progress: Callable[[dt.date, dt.date], None] | None,
+) -> Rebuilt:
+    built: list[dt.date] = []
+    months: set[dt.date] = set()
+    retained: list[dt.date] = []
+    for start, end in runs:
+        with factory() as session, session.begin():
+            part = rebuild(session, city, days_from(start, end), now)
+        built += part.days
+        months |= set(part.months)
+        retained += part.retained
+        if progress is not None:
+            progress(start, end)
+    return Rebuilt(tuple(built), tuple(sorted(months)), tuple(retained))
+
+
+def _count_runs_at_once(
+    factory: Callable[[], Session],
+    city: City,
+    runs: Sequence[tuple[dt.date, dt.date]],
+    final_months: set[dt.date],
+    now: dt.datetime,
+    jobs: int,
+    progress: Callable[[dt.date, dt.date], None] | None,
+) -> None:
+    """The days and months of ``runs`` on ``jobs`` connections; a month is counted with its first run. The first
+    failure stops the runs not begun and is raised; the runs done stay (their marks cleared with them)."""
+    counted: set[dt.date] = set()
+    tasks = []
+    for start, end in runs:
+        month = month_start(start)
+        tasks.append((start, end, None if month in counted else month))
+        counted.add(month)
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stats-rebuild") as pool:
+        futures = {
+            pool.submit(_count_run, factory, city, start, end, month, month not in final_months, now): (start, end)
+            for start, end, month in tasks
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.exception() is not None:
+                    for waiting in pending:
+                        waiting.cancel()
+                    future.result()
+                if progress is not None:
+                    progress(*futures[future])
+
+
+def _count_run(
+    factory: Callable[[], Session],
+    city: City,
+    first: dt.date,
+    last: dt.date,
+    month: dt.date | None,
+    families: bool,
+    now: dt.datetime,
+) -> None:
+    """One run's day rows and area rows (not their weeks) and its ``month``'s rows, and their dirty marks cleared,
+    in a transaction of its own (``rebuild_range``'s transaction holds the rebuilds' lock meanwhile). The marks are
+    locked first: a change marked while this runs waits, and its new mark stays for ``rebuild_dirty``."""
+    periods = [day.isoformat() for day in days_from(first, last)]
+    if month is not None:
+        periods.append(month.strftime("%Y-%m"))
+    with factory() as session, session.begin():
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(select(StatsDirty.period).where(StatsDirty.period.in_(periods)).with_for_update())
+        _rebuild_days(session, city, first, last, now, area_weeks=False)
+        if month is not None:
+            _rebuild_month(session, city, month, now, families=families)
+        session.execute(delete(StatsDirty).where(StatsDirty.period.in_(periods)))
+
+
+def _analyze(session: Session) -> None:
+    session.execute(text(f"ANALYZE {', '.join(table.__tablename__ for table in ROLLUP_TABLES)}"))
 
 
 # --- finding what changed ---
@@ -828,6 +995,7 @@ def rebuild_dirty(session: Session, city: City, now: dt.datetime) -> Rebuilt:
     marked = list(session.scalars(select(StatsDirty.period).order_by(StatsDirty.period).with_for_update()))
     days = [dt.date.fromisoformat(period) for period in marked if len(period) == 10]
     months = {dt.date.fromisoformat(f"{period}-01") for period in marked if len(period) == 7}
+    weeks = [_week_of_mark(period) for period in marked if period.startswith(WEEKS_MARK)]
     scan = session.get(StatsScan, 1)
     if scan is None:
         # The first run (a new installation, or the first since the outbox): everything there are facts for.
@@ -842,7 +1010,7 @@ def rebuild_dirty(session: Session, city: City, now: dt.datetime) -> Rebuilt:
             days += [today - dt.timedelta(days=back) for back in range(RECENT_DAYS)]
         months |= _moved_months(session, city, since, now)
     months |= _month_to_close(session, city, now)
-    result = rebuild(session, city, days, now, months)
+    result = rebuild(session, city, days, now, months, weeks)
     if marked:
         session.execute(delete(StatsDirty).where(StatsDirty.period.in_(marked)))
     if scan is None:
@@ -875,6 +1043,7 @@ __all__ = [
     "rebuild",
     "rebuild_day",
     "rebuild_dirty",
+    "rebuild_range",
     "recorded_card_numbers",
     "redemptions_recount",
     "retained_days",
