@@ -152,18 +152,26 @@ def test_a_worker_killed_in_the_middle_of_a_rollup_leaves_nothing_half_counted(
         with locker.connect() as lock:
             # The rebuild writes the day rows first and the families reached last: it stops at the families.
             lock.execute(text("LOCK TABLE stats_families IN ACCESS EXCLUSIVE MODE"))
+            started = lock.execute(text("SELECT clock_timestamp()")).scalar()
             worker = workers(env)
             send("stats.rebuild_dirty")
 
             def rebuild_waiting() -> Any:
+                # This database's locks only (pg_locks shows the whole server's), of a session opened after the
+                # worker started. In two full runs beside another test run, the test waited for a session that
+                # outlived it while the worker's own had ended at once (the server's log): another one matched.
                 return lock.execute(
                     text(
                         "SELECT waiting.pid FROM pg_locks waiting JOIN pg_class c ON c.oid = waiting.relation "
                         "JOIN pg_locks written ON written.pid = waiting.pid "
                         "JOIN pg_class w ON w.oid = written.relation "
+                        "JOIN pg_stat_activity a ON a.pid = waiting.pid "
                         "WHERE c.relname = 'stats_families' AND NOT waiting.granted "
+                        "AND waiting.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                        "AND a.backend_start > :started "
                         "AND w.relname = 'stats_redemptions' AND written.mode = 'RowExclusiveLock'"
-                    )
+                    ),
+                    {"started": started},
                 ).scalar()
 
             backend = wait_until(rebuild_waiting, timeout=60, what="the rollup to block half-way")
