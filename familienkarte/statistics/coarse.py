@@ -201,17 +201,20 @@ def rebuild_area_days(session: Session, first: dt.date, last: dt.date, *, weeks:
             _rebuild_area_weeks(session, spec, monday(first), monday(last))
 
 
-def rebuild_area_weeks(session: Session, first: dt.date, last: dt.date | None) -> None:
-    """The area weeks rows of the weeks of ``first`` to ``last`` (None: every later week) again from the area tables
-    (their rows of those days written before)."""
+def rebuild_area_weeks(session: Session, first: dt.date | None, last: dt.date | None) -> None:
+    """The area weeks rows of the weeks of ``first`` to ``last`` (None: from the first, to the last week there is)
+    again from the area tables (their rows of those days written before)."""
     for spec in AREA_TABLES:
-        _rebuild_area_weeks(session, spec, monday(first), monday(last) if last is not None else None)
+        _rebuild_area_weeks(session, spec, _monday_of(first), _monday_of(last))
+
+
+def _monday_of(day: dt.date | None) -> dt.date | None:
+    return monday(day) if day is not None else None
 
 
 def build_area_weeks(session: Session) -> None:
     """Every area weeks row from the area tables as they stand (a new table, filled for the days built before)."""
-    for spec in AREA_TABLES:
-        _rebuild_area_weeks(session, spec, None, None)
+    rebuild_area_weeks(session, None, None)
 
 
 def area_week_recount(session: Session, spec: AreaTable, week: dt.date) -> Select[Any]:
@@ -419,8 +422,7 @@ def rewrite_weeks(session: Session, first_day: dt.date) -> None:
     those weeks."""
     for spec in WEEK_TABLES:
         _rebuild_week_table(session, spec, monday(first_day))
-    for area in AREA_TABLES:
-        _rebuild_area_weeks(session, area, monday(first_day), None)
+    rebuild_area_weeks(session, first_day, None)
 
 
 def _same_key(spec: WeekTable, one: Any, other: Any) -> ColumnElement[bool]:

@@ -73,9 +73,10 @@ from familienkarte.cards.models import Card, CardStatus, Household
 from familienkarte.city import City
 from familienkarte.db import UTCDateTime, is_postgresql, serialise
 from familienkarte.events.models import StatsDirty
+from familienkarte.events.stats import mark_dirty
 from familienkarte.partners.models import Location
 from familienkarte.redemptions.models import Redemption, RedemptionStatus, VerificationEvent
-from familienkarte.statistics.coarse import monday, rebuild_area_days, rebuild_area_weeks, rebuild_weeks
+from familienkarte.statistics.coarse import monday, rebuild_area_days, rebuild_area_weeks, rebuild_weeks, rewrite_weeks
 from familienkarte.statistics.models import (
     PROGRAMME,
     StatsBenefitWeeks,
@@ -117,17 +118,16 @@ ANALYZE_AFTER_DAYS: Final = 7
 # The mark (``StatsDirty``) of weekly running totals and kept top lists waiting for a rebuild from a Monday on:
 # "W20260706". ``rebuild_range`` sets it while it counts runs of days on several connections at once.
 WEEKS_MARK: Final = "W"
-ROLLUP_TABLES: Final = (
-    StatsRedemptions,
-    StatsVerifications,
-    StatsRedemptionsArea,
-    StatsVerificationsArea,
+# The tables counted per day, and those counted per week from them.
+DAY_ROLLUP_TABLES: Final = (StatsRedemptions, StatsVerifications, StatsRedemptionsArea, StatsVerificationsArea)
+WEEK_ROLLUP_TABLES: Final = (
     StatsRedemptionsAreaWeeks,
     StatsVerificationsAreaWeeks,
     StatsBenefitWeeks,
     StatsPartnerFraudWeeks,
     StatsWeekTops,
 )
+ROLLUP_TABLES: Final = (*DAY_ROLLUP_TABLES, *WEEK_ROLLUP_TABLES)
 ONE_DAY: Final = dt.timedelta(days=1)
 # Weeks of a month in a partner's figures: the first day of each (the last week runs to the end of the month). Every
 # week lies inside its month (calendar weeks would cross into the neighbouring months and invite differencing).
@@ -668,8 +668,9 @@ def rebuild(
     months: Iterable[dt.date] = (),
     weeks: Iterable[dt.date] = (),
 ) -> Rebuilt:
-    """Rebuild the rollups of ``days``, of their months and of ``months``, and the programme-wide figure; the
-    weekly figures from the earliest of ``weeks`` on as well (a ``rebuild_range`` that did not finish).
+    """Rebuild the rollups of ``days``, of their months and of ``months``, and the programme-wide figure; every
+    weekly figure from the earliest of ``weeks`` on written afresh as well (a ``rebuild_range`` that did not finish:
+    the stored running totals of those weeks are not to be trusted).
 
     The months' and the programme's distinct counts scan their whole range of facts: this is for the search for
     changed days and the reconciliation, which batch them, rather than for every single day.
@@ -681,9 +682,9 @@ def rebuild(
     week_list = sorted({monday(week) for week in weeks})
     for first, last in day_runs(session, day_list):
         _rebuild_days(session, city, first, last, now)
-    rebuild_weeks(session, [*day_list, *week_list])
+    rebuild_weeks(session, day_list)
     if week_list:
-        rebuild_area_weeks(session, week_list[0], None)
+        rewrite_weeks(session, week_list[0])
     for month in month_list:
         _rebuild_month(session, city, month, now, families=month not in final_months)
     if day_list or month_list or week_list:
@@ -724,12 +725,6 @@ def _week_of_mark(period: str) -> dt.date:
     return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
 
 
-def _mark(session: Session, periods: Sequence[str], now: dt.datetime) -> None:
-    found = set(session.scalars(select(StatsDirty.period).where(StatsDirty.period.in_(periods))))
-    session.add_all(StatsDirty(period=period, marked_at=now) for period in periods if period not in found)
-    session.flush()
-
-
 def rebuild_range(
     factory: Callable[[], Session],
     city: City,
@@ -766,16 +761,16 @@ def rebuild_range(
         final_months = retained_months(session, months)
         with factory() as marking, marking.begin():
             periods = [day.isoformat() for day in day_list] + [month.strftime("%Y-%m") for month in months]
-            _mark(marking, [*periods, weeks_mark(day_list[0])], now)
+            mark_dirty(marking, [*periods, weeks_mark(day_list[0])], now)
         _count_runs_at_once(factory, city, day_runs(session, day_list), final_months, now, jobs, progress)
         if len(day_list) >= ANALYZE_AFTER_DAYS:
-            _analyze(session)
+            _analyze(session, DAY_ROLLUP_TABLES)
         rebuild_weeks(session, day_list)
         rebuild_area_weeks(session, day_list[0], day_list[-1])
         _rebuild_families(session, city, None)
         session.execute(delete(StatsDirty).where(StatsDirty.period == weeks_mark(day_list[0])))
         if len(day_list) >= ANALYZE_AFTER_DAYS:
-            _analyze(session)
+            _analyze(session, WEEK_ROLLUP_TABLES)
     return Rebuilt(day_list, months, retained)
 
 
@@ -858,8 +853,8 @@ def _count_run(
         session.execute(delete(StatsDirty).where(StatsDirty.period.in_(periods)))
 
 
-def _analyze(session: Session) -> None:
-    session.execute(text(f"ANALYZE {', '.join(table.__tablename__ for table in ROLLUP_TABLES)}"))
+def _analyze(session: Session, tables: Sequence[Any] = ROLLUP_TABLES) -> None:
+    session.execute(text(f"ANALYZE {', '.join(table.__tablename__ for table in tables)}"))
 
 
 # --- finding what changed ---
